@@ -1,0 +1,143 @@
+//! The database: SQLite by default, PostgreSQL in staging and production.
+//!
+//! sqlx's `query!` macros bind to one database type at compile time and `AnyPool` gives up typed
+//! columns, so the pool is an enum over the two typed pools. Queries are plain runtime SQL written
+//! to run on both dialects; [`with_pool!`] runs one body against whichever pool is live, and the
+//! compiler type-checks that body once per backend.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use secrecy::ExposeSecret;
+use sqlx::{
+    migrate::{MigrateError, Migrator},
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    Executor,
+};
+
+use crate::config::{Backend, DatabaseSettings};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The probe `/api/health` and warmup run.
+pub const PING: &str = "SELECT 1";
+
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the live pool, whichever backend it is.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Database {
+    /// Creates the pool without connecting: the service starts, binds and answers `/health` even
+    /// while the database is down; connections open on first use (or on warmup).
+    pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<Database> {
+        let url = settings.url.expose_secret();
+        match settings.backend() {
+            Backend::Sqlite => {
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let mut options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| anyhow::anyhow!("invalid DATABASE_URL: {e}; expected sqlite:PATH"))?
+                    .create_if_missing(true)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let mut pool = SqlitePoolOptions::new().acquire_timeout(settings.acquire_timeout);
+                if in_memory {
+                    // Every connection to `:memory:` is its own empty database: keep exactly one, forever.
+                    pool = pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+                } else {
+                    create_parent_dir(options.get_filename())?;
+                    options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
+                    pool = pool.max_connections(settings.max_connections).min_connections(settings.min_connections);
+                }
+                Ok(Database::Sqlite(pool.connect_lazy_with(options)))
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|e| anyhow::anyhow!("invalid DATABASE_URL: {e}; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"))?
+                    .application_name("release-flow-api");
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .min_connections(settings.min_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_lazy_with(options);
+                Ok(Database::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Sqlite(_) => Backend::Sqlite,
+            Database::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock, so instances that
+    /// start together apply them once.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        match self {
+            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+    }
+
+    /// The newest migration version this binary carries (the same in both dialects).
+    pub fn latest_migration(&self) -> i64 {
+        let migrator = match self {
+            Database::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Database::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => pool.execute(PING).await.map(drop))
+    }
+
+    /// Opens `count` distinct connections (holding each while opening the next), and on each one
+    /// runs the ping and prepares `statements`, so the first real requests find a warm pool with
+    /// statements already in every connection's cache. Returns how many connections were warmed.
+    pub async fn warm(&self, count: u32, statements: &[&str]) -> Result<u32, sqlx::Error> {
+        with_pool!(self, pool => {
+            let mut held = Vec::with_capacity(count as usize);
+            for _ in 0..count.max(1) {
+                let mut conn = pool.acquire().await?;
+                conn.execute(PING).await?;
+                for sql in statements {
+                    conn.prepare(sql).await?;
+                }
+                held.push(conn);
+            }
+            Ok(held.len() as u32)
+        })
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("invalid DATABASE_URL: cannot create the folder {} ({e}); expected a writable path", dir.display())
+        })?;
+    }
+    Ok(())
+}
+
+/// Statements every request path depends on, prepared on each connection by warmup.
+pub const HOT_STATEMENTS: &[&str] = &[PING, crate::users::FIND_BY_EMAIL];

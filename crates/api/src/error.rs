@@ -1,0 +1,126 @@
+//! The one error type of the HTTP layer. Every error leaves as
+//! `{"error": {"code": "...", "message": "..."}}`; server-side detail is logged, never sent.
+
+use axum::{
+    extract::rejection::JsonRejection,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The client's mistake: the message is safe to show and says what to change.
+    #[error("{message}")]
+    Client { status: StatusCode, code: &'static str, message: String },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("the database is unavailable; retry shortly")]
+    DatabaseUnavailable(#[source] sqlx::Error),
+    #[error("an internal error occurred")]
+    Database(#[from] sqlx::Error),
+    #[error("an internal error occurred")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Client { status, code, message: message.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Client { status, .. } => *status,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Client { code, .. } => code,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound => "not_found",
+            ApiError::DatabaseUnavailable(_) => "database_unavailable",
+            ApiError::Database(_) | ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Sorts a database failure into "unreachable" (503, retry later) or "bug" (500).
+    pub fn from_database(err: sqlx::Error) -> ApiError {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                ApiError::DatabaseUnavailable(err)
+            }
+            other => ApiError::Database(other),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorDetail<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+/// Builds the JSON error response used by every error path, including the ones that do not start
+/// as an [`ApiError`] (405, 413, timeouts, panics).
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::to_vec(&ErrorBody { error: ErrorDetail { code, message } }).expect("serialisable");
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Database(e) => tracing::error!(error = %e, error.debug = ?e, "database error"),
+            ApiError::DatabaseUnavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            ApiError::Internal(e) => tracing::error!(error = %e, error.chain = ?e, "internal error"),
+            _ => {}
+        }
+        error_response(self.status(), self.code(), &self.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let code = match &rejection {
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "bad_request",
+        };
+        ApiError::Client { status: rejection.status(), code, message: rejection.body_text() }
+    }
+}
+
+/// `axum::Json` whose rejection is an [`ApiError`], so malformed bodies get the JSON error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: axum::extract::FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}

@@ -1,0 +1,8 @@
+//! Cross-cutting HTTP layers, one file per concern.
+
+/// Turns every non-JSON error response (405, 413, timeouts) into the JSON error shape.
+pub mod json_errors;
+/// `x-request-id`: kept when the client or proxy sent one, generated otherwise.
+pub mod request_id;
+/// Request spans and the access log.
+pub mod trace;

@@ -1,0 +1,90 @@
+//! The `api` binary: parse the command, load settings, hand over to the library.
+
+use std::process::ExitCode;
+
+use api::{
+    config::{Settings, VARIABLES},
+    db::Database,
+    telemetry, Application,
+};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Release Flow API server.
+#[derive(Parser)]
+#[command(name = "api", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit (e.g. as Render's preDeployCommand).
+    Migrate,
+}
+
+/// Exit status for a configuration error (sysexits.h EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+fn environment_help() -> String {
+    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut text = String::from("Environment (also read from .env in development):\n");
+    for v in VARIABLES {
+        text.push_str(&format!("  {:width$}  {} [default: {}]\n", v.name, v.help, v.default));
+    }
+    text.push_str("\nAn invalid value stops start-up with a message naming the variable (exit status 78).");
+    text
+}
+
+fn main() -> ExitCode {
+    let help = environment_help();
+    let command = Cli::command()
+        .after_help(help.clone())
+        .mut_subcommand("serve", |c| c.after_help(help.clone()))
+        .mut_subcommand("migrate", |c| c.after_help(help));
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+
+    // `.env` is a development convenience; a deployed process takes its environment as given.
+    if std::env::var("APP_ENV").map_or(true, |e| e.is_empty() || e == "development") {
+        let _ = dotenvy::dotenv();
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init_subscriber(telemetry::get_subscriber(settings.log_format, telemetry::DEFAULT_FILTER, std::io::stdout));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => {
+                if settings.session.generated {
+                    tracing::warn!("SESSION_SECRET is not set: using a random one, so sessions end when the process stops");
+                }
+                Application::build(settings).await?.run_until_stopped().await
+            }
+            Command::Migrate => {
+                let db = Database::connect_lazy(&settings.database)?;
+                db.migrate().await?;
+                tracing::info!(version = db.latest_migration(), backend = %db.backend(), "migrations applied");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

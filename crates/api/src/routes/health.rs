@@ -1,0 +1,193 @@
+//! Health: liveness for Render's probe and readiness in the IETF health-check draft shape
+//! (draft-inadarei-api-health-check-06).
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+use crate::state::{AppState, Lifecycle, Schema};
+
+/// Marks a response whose non-JSON error body is deliberate (liveness), so the JSON-error layer
+/// leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct PlainBody;
+
+static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// `GET|HEAD /health`: 200 `ok` while serving, 503 once draining. Touches nothing else, so a
+/// database blip can never make Render restart a healthy process.
+pub async fn liveness(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
+    let (status, body) =
+        if lifecycle.is_draining() { (StatusCode::SERVICE_UNAVAILABLE, "draining\n") } else { (StatusCode::OK, "ok\n") };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, TEXT_PLAIN.clone());
+    response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE.clone());
+    response.extensions_mut().insert(PlainBody);
+    response
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    pub status: Status,
+    pub version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
+    pub service_id: String,
+    pub instance_id: String,
+    pub description: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Checks {
+    #[serde(rename = "database:responseTime")]
+    pub database_response_time: [Check; 1],
+    #[serde(rename = "database:migrations")]
+    pub database_migrations: [Check; 1],
+    pub uptime: [Check; 1],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_id: Option<&'static str>,
+    pub component_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_value: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_unit: Option<&'static str>,
+    pub status: Status,
+    pub time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// `GET /api/health`: readiness. The database probe is bounded by `HEALTH_DB_TIMEOUT_MS`, so a
+/// dead or hung database answers `fail` + 503 quickly. Slower than half the timeout is `warn`.
+pub async fn readiness(State(state): State<AppState>) -> Response {
+    let report = HealthReport::gather(&state).await;
+    let status = if report.status == Status::Fail { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = serde_json::to_vec(&report).expect("serialisable");
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/health+json")),
+            (header::CACHE_CONTROL, NO_STORE.clone()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+impl HealthReport {
+    pub async fn gather(state: &AppState) -> HealthReport {
+        let timeout = state.settings.database.probe_timeout;
+        let backend = state.db.backend();
+        let started = Instant::now();
+        let probe = tokio::time::timeout(timeout, state.db.ping()).await;
+        let elapsed = started.elapsed();
+        let now = now_rfc3339();
+
+        let (db_status, output) = match probe {
+            Ok(Ok(())) if elapsed > timeout / 2 => (Status::Warn, Some(format!("slower than {} ms", timeout.as_millis() / 2))),
+            Ok(Ok(())) => (Status::Pass, None),
+            Ok(Err(e)) => {
+                // The detail (host names, driver text) goes to the log, not to the public body.
+                tracing::warn!(error = %e, %backend, "database probe failed");
+                (Status::Fail, Some("the database did not answer the probe".to_owned()))
+            }
+            Err(_) => {
+                tracing::warn!(timeout_ms = timeout.as_millis() as u64, %backend, "database probe timed out");
+                (Status::Fail, Some(format!("no answer within {} ms", timeout.as_millis())))
+            }
+        };
+        let db_check = Check {
+            component_id: Some(match backend {
+                crate::config::Backend::Sqlite => "sqlite",
+                crate::config::Backend::Postgres => "postgres",
+            }),
+            component_type: "datastore",
+            observed_value: Some(serde_json::json!(round2(elapsed.as_secs_f64() * 1000.0))),
+            observed_unit: Some("ms"),
+            status: db_status,
+            time: now.clone(),
+            output,
+        };
+
+        let (schema_status, schema_output) = match state.schema.get() {
+            Schema::Applied => (Status::Pass, None),
+            Schema::Pending => (Status::Fail, Some("migrations not applied yet".to_owned())),
+            Schema::Failed(reason) => (Status::Fail, Some(reason)),
+        };
+        let schema_check = Check {
+            component_id: None,
+            component_type: "datastore",
+            observed_value: Some(serde_json::json!(state.db.latest_migration())),
+            observed_unit: Some("version"),
+            status: schema_status,
+            time: now.clone(),
+            output: schema_output,
+        };
+
+        let uptime = Check {
+            component_id: None,
+            component_type: "system",
+            observed_value: Some(serde_json::json!(round2(state.lifecycle.started_at.elapsed().as_secs_f64()))),
+            observed_unit: Some("s"),
+            status: Status::Pass,
+            time: now,
+            output: None,
+        };
+
+        let mut notes = Vec::new();
+        let mut status = db_status.max(schema_status);
+        if state.lifecycle.is_draining() {
+            notes.push("draining: this instance is shutting down".to_owned());
+            status = Status::Fail;
+        }
+        let release = &state.settings.release;
+        HealthReport {
+            status,
+            version: release.version,
+            release_id: release.release_id.clone(),
+            service_id: release.service_id.clone(),
+            instance_id: release.instance_id.clone(),
+            description: "Release Flow API",
+            notes,
+            checks: Checks {
+                database_response_time: [db_check],
+                database_migrations: [schema_check],
+                uptime: [uptime],
+            },
+        }
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc().format(&Rfc3339).expect("formattable")
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}

@@ -1,0 +1,227 @@
+//! Building and running the application: bind first (so tests can ask for port 0), then serve
+//! until SIGTERM/SIGINT or [`ShutdownHandle::shutdown`], then drain within the deadline.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{header, StatusCode},
+    routing::{get, post},
+    Router,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, request_id::PropagateRequestIdLayer,
+    request_id::SetRequestIdLayer, sensitive_headers::SetSensitiveRequestHeadersLayer, timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    config::Settings,
+    db::Database,
+    error::{error_response, ApiError},
+    http::{
+        json_errors::JsonErrorLayer,
+        request_id::MakeProcessRequestId,
+        trace::{LogResponse, RequestSpan},
+    },
+    routes::{health, warmup},
+    state::{AppState, Lifecycle, Schema, SchemaStatus},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    state: AppState,
+    shutdown: CancellationToken,
+}
+
+/// Lets an embedding program (or a test) stop the server as SIGTERM would.
+#[derive(Clone)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        self.0.cancel();
+    }
+}
+
+impl Application {
+    /// Validated settings in, a bound listener out. Does not wait for the database: the pool
+    /// connects lazily and migrations are applied in the background, retrying until they succeed.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = Database::connect_lazy(&settings.database)?;
+        let addr = SocketAddr::new(settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (check HOST and PORT)"))?;
+        let local_addr = listener.local_addr()?;
+
+        let state = AppState {
+            settings: Arc::new(settings),
+            db,
+            lifecycle: Arc::new(Lifecycle::new()),
+            schema: Arc::new(SchemaStatus::default()),
+            warmup: Arc::default(),
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
+        let router = router(state.clone());
+        Ok(Application { listener, local_addr, router, state, shutdown })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Serves until a stop is requested, then: `/health` turns 503, the listener keeps accepting
+    /// for `SHUTDOWN_DRAIN_SECS`, then closes; in-flight requests finish and idle keep-alive
+    /// connections close. Whatever is still open at `SHUTDOWN_TIMEOUT_SECS` is dropped, so the
+    /// process always exits before Render's SIGKILL.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application { listener, local_addr, router, state, shutdown } = self;
+        let server_settings = &state.settings.server;
+        let stop_accepting = CancellationToken::new();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let mut server = tokio::spawn(async move { server.await });
+        tracing::info!(address = %local_addr, env = state.settings.env.as_str(), "listening");
+
+        tokio::select! {
+            result = &mut server => {
+                result.context("server task failed")?.context("server failed")?;
+                return Ok(());
+            }
+            signal = stop_requested(&shutdown) => tracing::info!(signal, "shutdown requested; draining"),
+        }
+        shutdown.cancel();
+        state.lifecycle.start_draining();
+        let deadline = tokio::time::Instant::now() + server_settings.shutdown_timeout;
+        tokio::time::sleep(server_settings.drain).await;
+        stop_accepting.cancel();
+
+        match tokio::time::timeout_at(deadline, &mut server).await {
+            Ok(result) => result.context("server task failed")?.context("server failed")?,
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = server_settings.shutdown_timeout.as_secs(),
+                    "connections still open at the shutdown deadline; closing them"
+                );
+                server.abort();
+            }
+        }
+        if tokio::time::timeout(Duration::from_secs(1), state.db.close()).await.is_err() {
+            tracing::warn!("database pool did not close within 1 s");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn stop_requested(handle: &CancellationToken) -> &'static str {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.expect("install the SIGINT handler");
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler")
+            .recv()
+            .await;
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => "SIGINT",
+        () = terminate => "SIGTERM",
+        () = handle.cancelled() => "handle",
+    }
+}
+
+/// Applies migrations in the background with capped exponential backoff, so a database that is
+/// down at start-up delays readiness, never liveness.
+async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        if state.schema.get() == Schema::Applied {
+            return; // warmup got there first
+        }
+        match state.db.migrate().await {
+            Ok(()) => {
+                state.schema.set(Schema::Applied);
+                tracing::info!(version = state.db.latest_migration(), backend = %state.db.backend(), "migrations applied");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not apply migrations");
+                state.schema.set(Schema::Failed("could not apply migrations; see the service log".to_owned()));
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// The whole HTTP surface: routes, then the layers every response passes through.
+pub fn router(state: AppState) -> Router {
+    let server = &state.settings.server;
+    let api = Router::new()
+        .route("/health", get(health::readiness))
+        .route("/warmup", post(warmup::warmup))
+        .fallback(api_not_found);
+
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetRequestIdLayer::x_request_id(MakeProcessRequestId))
+        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan).on_request(()).on_response(LogResponse).on_failure(()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(JsonErrorLayer)
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, server.request_timeout))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(RequestBodyLimitLayer::new(server.body_limit))
+        .layer(DefaultBodyLimit::max(server.body_limit));
+
+    Router::new()
+        .route("/health", get(health::liveness))
+        .nest("/api", api)
+        .fallback(not_found)
+        .layer(layers)
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(panic = %detail, "handler panicked");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
+}
