@@ -114,7 +114,11 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(var: &'static str, problem: impl Into<String>, expected: impl Into<String>) -> Self {
-        Self { var, problem: problem.into(), expected: expected.into() }
+        Self {
+            var,
+            problem: problem.into(),
+            expected: expected.into(),
+        }
     }
 }
 
@@ -206,7 +210,11 @@ impl Settings {
         let env = match get("APP_ENV") {
             None => AppEnv::Development,
             Some(v) => v.parse().map_err(|()| {
-                ConfigError::new("APP_ENV", format!("{v:?} is not an environment"), "development, staging or production")
+                ConfigError::new(
+                    "APP_ENV",
+                    format!("{v:?} is not an environment"),
+                    "development, staging or production",
+                )
             })?,
         };
 
@@ -214,19 +222,36 @@ impl Settings {
             None if env.is_development() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Some(v) => v.parse().map_err(|_| {
-                ConfigError::new("HOST", format!("{v:?} is not an IP address"), "an IPv4 or IPv6 address such as 0.0.0.0")
+                ConfigError::new(
+                    "HOST",
+                    format!("{v:?} is not an IP address"),
+                    "an IPv4 or IPv6 address such as 0.0.0.0",
+                )
             })?,
         };
         let port = parse_number::<u16>(&get, "PORT", 8080, 0, u16::MAX as u64)?;
-        let request_timeout = Duration::from_secs(parse_number(&get, "REQUEST_TIMEOUT_SECS", 20, 1, 3600)?);
-        let body_limit = parse_number::<usize>(&get, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?;
-        let shutdown_timeout = Duration::from_secs(parse_number(&get, "SHUTDOWN_TIMEOUT_SECS", 25, 1, 300)?);
+        let request_timeout =
+            Duration::from_secs(parse_number(&get, "REQUEST_TIMEOUT_SECS", 20, 1, 3600)?);
+        let body_limit =
+            parse_number::<usize>(&get, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?;
+        let shutdown_timeout =
+            Duration::from_secs(parse_number(&get, "SHUTDOWN_TIMEOUT_SECS", 25, 1, 300)?);
         let default_drain = if env.is_development() { 0 } else { 3 };
-        let drain = Duration::from_secs(parse_number(&get, "SHUTDOWN_DRAIN_SECS", default_drain, 0, 300)?);
+        let drain = Duration::from_secs(parse_number(
+            &get,
+            "SHUTDOWN_DRAIN_SECS",
+            default_drain,
+            0,
+            300,
+        )?);
         if drain >= shutdown_timeout {
             return Err(ConfigError::new(
                 "SHUTDOWN_DRAIN_SECS",
-                format!("{}s is not shorter than SHUTDOWN_TIMEOUT_SECS ({}s)", drain.as_secs(), shutdown_timeout.as_secs()),
+                format!(
+                    "{}s is not shorter than SHUTDOWN_TIMEOUT_SECS ({}s)",
+                    drain.as_secs(),
+                    shutdown_timeout.as_secs()
+                ),
                 "fewer seconds than SHUTDOWN_TIMEOUT_SECS",
             ));
         }
@@ -246,12 +271,26 @@ impl Settings {
         if min_connections > max_connections {
             return Err(ConfigError::new(
                 "DATABASE_MIN_CONNECTIONS",
-                format!("{min_connections} is more than DATABASE_MAX_CONNECTIONS ({max_connections})"),
+                format!(
+                    "{min_connections} is more than DATABASE_MAX_CONNECTIONS ({max_connections})"
+                ),
                 "a number no larger than DATABASE_MAX_CONNECTIONS",
             ));
         }
-        let acquire_timeout = Duration::from_millis(parse_number(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", 3000, 100, 60_000)?);
-        let probe_timeout = Duration::from_millis(parse_number(&get, "HEALTH_DB_TIMEOUT_MS", 2000, 50, 30_000)?);
+        let acquire_timeout = Duration::from_millis(parse_number(
+            &get,
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            3000,
+            100,
+            60_000,
+        )?);
+        let probe_timeout = Duration::from_millis(parse_number(
+            &get,
+            "HEALTH_DB_TIMEOUT_MS",
+            2000,
+            50,
+            30_000,
+        )?);
 
         let session = match get("SESSION_SECRET") {
             Some(secret) => {
@@ -270,9 +309,15 @@ impl Settings {
                         "a random value, e.g. from `openssl rand -base64 48`",
                     ));
                 }
-                SessionSettings { secret: SecretString::from(secret), generated: false }
+                SessionSettings {
+                    secret: SecretString::from(secret),
+                    generated: false,
+                }
             }
-            None if env.is_development() => SessionSettings { secret: random_secret(), generated: true },
+            None if env.is_development() => SessionSettings {
+                secret: random_secret(),
+                generated: true,
+            },
             None => {
                 return Err(ConfigError::new(
                     "SESSION_SECRET",
@@ -287,22 +332,37 @@ impl Settings {
             None => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(ConfigError::new("LOG_FORMAT", format!("{other:?} is not a format"), "pretty or json")),
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not a format"),
+                    "pretty or json",
+                ))
+            }
         };
 
         let release = ReleaseInfo {
             version: env!("CARGO_PKG_VERSION"),
-            release_id: get("RENDER_GIT_COMMIT").or_else(|| option_env!("BUILD_GIT_COMMIT").map(str::to_owned)),
+            release_id: get("RENDER_GIT_COMMIT")
+                .or_else(|| option_env!("BUILD_GIT_COMMIT").map(str::to_owned)),
             service_id: get("RENDER_SERVICE_NAME").unwrap_or_else(|| "release-flow-api".to_owned()),
             instance_id: get("RENDER_INSTANCE_ID")
                 .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
         };
 
-        let frontend_dir = PathBuf::from(get("FRONTEND_DIR").unwrap_or_else(|| "frontend/dist".to_owned()));
+        let frontend_dir =
+            PathBuf::from(get("FRONTEND_DIR").unwrap_or_else(|| "frontend/dist".to_owned()));
 
         Ok(Settings {
             env,
-            server: ServerSettings { host, port, request_timeout, body_limit, shutdown_timeout, drain },
+            server: ServerSettings {
+                host,
+                port,
+                request_timeout,
+                body_limit,
+                shutdown_timeout,
+                drain,
+            },
             database: DatabaseSettings {
                 url: SecretString::from(url),
                 max_connections,
@@ -318,15 +378,30 @@ impl Settings {
     }
 }
 
-fn parse_number<T>(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: T, min: u64, max: u64) -> Result<T, ConfigError>
+fn parse_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    min: u64,
+    max: u64,
+) -> Result<T, ConfigError>
 where
     T: TryFrom<u64> + Copy,
 {
-    let Some(raw) = get(var) else { return Ok(default) };
+    let Some(raw) = get(var) else {
+        return Ok(default);
+    };
     let expected = || format!("a whole number from {min} to {max}");
-    let n: u64 = raw.trim().parse().map_err(|_| ConfigError::new(var, format!("{raw:?} is not a whole number"), expected()))?;
+    let n: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(var, format!("{raw:?} is not a whole number"), expected()))?;
     if n < min || n > max {
-        return Err(ConfigError::new(var, format!("{n} is out of range"), expected()));
+        return Err(ConfigError::new(
+            var,
+            format!("{n} is out of range"),
+            expected(),
+        ));
     }
     T::try_from(n).map_err(|_| ConfigError::new(var, format!("{n} is out of range"), expected()))
 }
@@ -361,7 +436,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -402,72 +480,117 @@ mod tests {
 
     #[test]
     fn non_numeric_port_is_named() {
-        assert_eq!(error(&[("PORT", "http")]), "invalid PORT: \"http\" is not a whole number; expected a whole number from 0 to 65535");
+        assert_eq!(
+            error(&[("PORT", "http")]),
+            "invalid PORT: \"http\" is not a whole number; expected a whole number from 0 to 65535"
+        );
     }
 
     #[test]
     fn port_out_of_range_is_named() {
-        assert_eq!(error(&[("PORT", "70000")]), "invalid PORT: 70000 is out of range; expected a whole number from 0 to 65535");
+        assert_eq!(
+            error(&[("PORT", "70000")]),
+            "invalid PORT: 70000 is out of range; expected a whole number from 0 to 65535"
+        );
     }
 
     #[test]
     fn bad_host_is_named() {
-        assert!(error(&[("HOST", "localhost:80")]).starts_with("invalid HOST: \"localhost:80\" is not an IP address"));
+        assert!(error(&[("HOST", "localhost:80")])
+            .starts_with("invalid HOST: \"localhost:80\" is not an IP address"));
     }
 
     #[test]
     fn unsupported_database_scheme_is_named_without_the_password() {
         let e = error(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]);
-        assert!(e.starts_with("invalid DATABASE_URL: scheme \"mysql\" is not supported"), "{e}");
+        assert!(
+            e.starts_with("invalid DATABASE_URL: scheme \"mysql\" is not supported"),
+            "{e}"
+        );
         assert!(!e.contains("hunter2"));
     }
 
     #[test]
     fn min_connections_above_max_is_named() {
-        let e = error(&[("DATABASE_MAX_CONNECTIONS", "2"), ("DATABASE_MIN_CONNECTIONS", "5")]);
-        assert!(e.starts_with("invalid DATABASE_MIN_CONNECTIONS: 5 is more than DATABASE_MAX_CONNECTIONS (2)"), "{e}");
+        let e = error(&[
+            ("DATABASE_MAX_CONNECTIONS", "2"),
+            ("DATABASE_MIN_CONNECTIONS", "5"),
+        ]);
+        assert!(
+            e.starts_with(
+                "invalid DATABASE_MIN_CONNECTIONS: 5 is more than DATABASE_MAX_CONNECTIONS (2)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn zero_pool_size_is_named() {
-        assert!(error(&[("DATABASE_MAX_CONNECTIONS", "0")]).starts_with("invalid DATABASE_MAX_CONNECTIONS: 0 is out of range"));
+        assert!(error(&[("DATABASE_MAX_CONNECTIONS", "0")])
+            .starts_with("invalid DATABASE_MAX_CONNECTIONS: 0 is out of range"));
     }
 
     #[test]
     fn session_secret_is_required_outside_development() {
         for env in ["staging", "production"] {
             let e = error(&[("APP_ENV", env)]);
-            assert!(e.starts_with(&format!("invalid SESSION_SECRET: it is not set and APP_ENV is {env}")), "{e}");
+            assert!(
+                e.starts_with(&format!(
+                    "invalid SESSION_SECRET: it is not set and APP_ENV is {env}"
+                )),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn short_session_secret_is_rejected_without_echoing_it() {
-        let e = error(&[("APP_ENV", "production"), ("SESSION_SECRET", "short-secret")]);
-        assert!(e.starts_with("invalid SESSION_SECRET: it is 12 bytes long; expected at least 32"), "{e}");
+        let e = error(&[
+            ("APP_ENV", "production"),
+            ("SESSION_SECRET", "short-secret"),
+        ]);
+        assert!(
+            e.starts_with("invalid SESSION_SECRET: it is 12 bytes long; expected at least 32"),
+            "{e}"
+        );
         assert!(!e.contains("short-secret"));
     }
 
     #[test]
     fn placeholder_session_secret_is_refused_in_production() {
-        let e = error(&[("APP_ENV", "production"), ("SESSION_SECRET", &"a".repeat(40))]);
-        assert!(e.starts_with("invalid SESSION_SECRET: it repeats too few distinct characters"), "{e}");
+        let e = error(&[
+            ("APP_ENV", "production"),
+            ("SESSION_SECRET", &"a".repeat(40)),
+        ]);
+        assert!(
+            e.starts_with("invalid SESSION_SECRET: it repeats too few distinct characters"),
+            "{e}"
+        );
     }
 
     #[test]
     fn drain_must_be_shorter_than_shutdown_timeout() {
         let e = error(&[("SHUTDOWN_TIMEOUT_SECS", "5"), ("SHUTDOWN_DRAIN_SECS", "5")]);
-        assert!(e.starts_with("invalid SHUTDOWN_DRAIN_SECS: 5s is not shorter than SHUTDOWN_TIMEOUT_SECS (5s)"), "{e}");
+        assert!(
+            e.starts_with(
+                "invalid SHUTDOWN_DRAIN_SECS: 5s is not shorter than SHUTDOWN_TIMEOUT_SECS (5s)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn shutdown_timeout_above_render_maximum_is_rejected() {
-        assert!(error(&[("SHUTDOWN_TIMEOUT_SECS", "301")]).starts_with("invalid SHUTDOWN_TIMEOUT_SECS: 301 is out of range"));
+        assert!(error(&[("SHUTDOWN_TIMEOUT_SECS", "301")])
+            .starts_with("invalid SHUTDOWN_TIMEOUT_SECS: 301 is out of range"));
     }
 
     #[test]
     fn unknown_log_format_is_named() {
-        assert_eq!(error(&[("LOG_FORMAT", "xml")]), "invalid LOG_FORMAT: \"xml\" is not a format; expected pretty or json");
+        assert_eq!(
+            error(&[("LOG_FORMAT", "xml")]),
+            "invalid LOG_FORMAT: \"xml\" is not a format; expected pretty or json"
+        );
     }
 
     #[test]
@@ -480,9 +603,15 @@ mod tests {
     #[test]
     fn every_variable_read_is_documented() {
         let source = include_str!("config.rs");
-        for line in source.lines().filter(|l| l.contains("get(\"") || l.contains("&get, \"")) {
+        for line in source
+            .lines()
+            .filter(|l| l.contains("get(\"") || l.contains("&get, \""))
+        {
             let name = line.split('"').nth(1).unwrap();
-            assert!(VARIABLES.iter().any(|v| v.name == name), "{name} is read but not in VARIABLES");
+            assert!(
+                VARIABLES.iter().any(|v| v.name == name),
+                "{name} is read but not in VARIABLES"
+            );
         }
     }
 }

@@ -11,7 +11,9 @@ use secrecy::ExposeSecret;
 use sqlx::{
     migrate::{MigrateError, Migrator},
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
     Executor,
 };
 
@@ -49,18 +51,28 @@ impl Database {
             Backend::Sqlite => {
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                 let mut options = SqliteConnectOptions::from_str(url)
-                    .map_err(|e| anyhow::anyhow!("invalid DATABASE_URL: {e}; expected sqlite:PATH"))?
+                    .map_err(|e| {
+                        anyhow::anyhow!("invalid DATABASE_URL: {e}; expected sqlite:PATH")
+                    })?
                     .create_if_missing(true)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
                 let mut pool = SqlitePoolOptions::new().acquire_timeout(settings.acquire_timeout);
                 if in_memory {
                     // Every connection to `:memory:` is its own empty database: keep exactly one, forever.
-                    pool = pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+                    pool = pool
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
                 } else {
                     create_parent_dir(options.get_filename())?;
-                    options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
-                    pool = pool.max_connections(settings.max_connections).min_connections(settings.min_connections);
+                    options = options
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal);
+                    pool = pool
+                        .max_connections(settings.max_connections)
+                        .min_connections(settings.min_connections);
                 }
                 Ok(Database::Sqlite(pool.connect_lazy_with(options)))
             }
@@ -133,7 +145,10 @@ impl Database {
 fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            anyhow::anyhow!("invalid DATABASE_URL: cannot create the folder {} ({e}); expected a writable path", dir.display())
+            anyhow::anyhow!(
+                "invalid DATABASE_URL: cannot create the folder {} ({e}); expected a writable path",
+                dir.display()
+            )
         })?;
     }
     Ok(())

@@ -14,7 +14,11 @@ pub type ApiResult<T, E = ApiError> = Result<T, E>;
 pub enum ApiError {
     /// The client's mistake: the message is safe to show and says what to change.
     #[error("{message}")]
-    Client { status: StatusCode, code: &'static str, message: String },
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("authentication required")]
     Unauthorized,
     #[error("not found")]
@@ -29,7 +33,11 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Client { status, code, message: message.into() }
+        ApiError::Client {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -55,9 +63,10 @@ impl ApiError {
     /// Sorts a database failure into "unreachable" (503, retry later) or "bug" (500).
     pub fn from_database(err: sqlx::Error) -> ApiError {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                ApiError::DatabaseUnavailable(err)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => ApiError::DatabaseUnavailable(err),
             other => ApiError::Database(other),
         }
     }
@@ -77,19 +86,31 @@ pub struct ErrorDetail<'a> {
 /// Builds the JSON error response used by every error path, including the ones that do not start
 /// as an [`ApiError`] (405, 413, timeouts, panics).
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::to_vec(&ErrorBody { error: ErrorDetail { code, message } }).expect("serialisable");
+    let body = serde_json::to_vec(&ErrorBody {
+        error: ErrorDetail { code, message },
+    })
+    .expect("serialisable");
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Database(e) => tracing::error!(error = %e, error.debug = ?e, "database error"),
+            ApiError::Database(e) => {
+                tracing::error!(error = %e, error.debug = ?e, "database error")
+            }
             ApiError::DatabaseUnavailable(e) => tracing::warn!(error = %e, "database unavailable"),
-            ApiError::Internal(e) => tracing::error!(error = %e, error.chain = ?e, "internal error"),
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, error.chain = ?e, "internal error")
+            }
             _ => {}
         }
         error_response(self.status(), self.code(), &self.to_string())
@@ -102,10 +123,18 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(_) => "invalid_body",
             JsonRejection::JsonSyntaxError(_) => "malformed_json",
             JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                "payload_too_large"
+            }
             _ => "bad_request",
         };
-        ApiError::Client { status: rejection.status(), code, message: rejection.body_text() }
+        ApiError::Client {
+            status: rejection.status(),
+            code,
+            message: rejection.body_text(),
+        }
     }
 }
 

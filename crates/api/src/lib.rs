@@ -4,20 +4,20 @@
 
 /// Environment variables, read once into typed settings and validated at start-up.
 pub mod config;
-/// Logs: JSON in staging and production, readable in development.
-pub mod telemetry;
-/// `Application::build` binds the listener; `run_until_stopped` serves and drains on SIGTERM.
-pub mod startup;
+/// The database: SQLite or PostgreSQL behind one enum, with per-dialect migrations.
+pub mod db;
+/// The error type every handler returns, rendered as `{"error": {"code", "message"}}`.
+pub mod error;
 /// Layers every request passes through: request id, access log, JSON errors.
 pub mod http;
 /// Handlers, one module per resource.
 pub mod routes;
+/// `Application::build` binds the listener; `run_until_stopped` serves and drains on SIGTERM.
+pub mod startup;
 /// The shared state handed to handlers, and the process lifecycle (draining, schema).
 pub mod state;
-/// The error type every handler returns, rendered as `{"error": {"code", "message"}}`.
-pub mod error;
-/// The database: SQLite or PostgreSQL behind one enum, with per-dialect migrations.
-pub mod db;
+/// Logs: JSON in staging and production, readable in development.
+pub mod telemetry;
 /// Accounts.
 pub mod users;
 

@@ -32,9 +32,14 @@ fn environment_help() -> String {
     let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
     let mut text = String::from("Environment (also read from .env in development):\n");
     for v in VARIABLES {
-        text.push_str(&format!("  {:width$}  {} [default: {}]\n", v.name, v.help, v.default));
+        text.push_str(&format!(
+            "  {:width$}  {} [default: {}]\n",
+            v.name, v.help, v.default
+        ));
     }
-    text.push_str("\nAn invalid value stops start-up with a message naming the variable (exit status 78).");
+    text.push_str(
+        "\nAn invalid value stops start-up with a message naming the variable (exit status 78).",
+    );
     text
 }
 
@@ -60,9 +65,16 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init_subscriber(telemetry::get_subscriber(settings.log_format, telemetry::DEFAULT_FILTER, std::io::stdout));
+    telemetry::init_subscriber(telemetry::get_subscriber(
+        settings.log_format,
+        telemetry::DEFAULT_FILTER,
+        std::io::stdout,
+    ));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => {

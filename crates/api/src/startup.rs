@@ -14,13 +14,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, request_id::PropagateRequestIdLayer,
-    request_id::SetRequestIdLayer, sensitive_headers::SetSensitiveRequestHeadersLayer, timeout::TimeoutLayer,
-    trace::TraceLayer,
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
+    request_id::PropagateRequestIdLayer, request_id::SetRequestIdLayer,
+    sensitive_headers::SetSensitiveRequestHeadersLayer, timeout::TimeoutLayer, trace::TraceLayer,
 };
 
 use crate::{
-    config::Settings,
+    config::{ServerSettings, Settings},
     db::Database,
     error::{error_response, ApiError},
     http::{
@@ -29,7 +29,7 @@ use crate::{
         trace::{LogResponse, RequestSpan},
     },
     routes::{health, warmup},
-    state::{AppState, Lifecycle, Schema, SchemaStatus},
+    state::{AppState, Lifecycle, SchemaStatus},
 };
 
 pub struct Application {
@@ -71,7 +71,13 @@ impl Application {
         let shutdown = CancellationToken::new();
         tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
         let router = router(state.clone());
-        Ok(Application { listener, local_addr, router, state, shutdown })
+        Ok(Application {
+            listener,
+            local_addr,
+            router,
+            state,
+            shutdown,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -95,11 +101,18 @@ impl Application {
     /// connections close. Whatever is still open at `SHUTDOWN_TIMEOUT_SECS` is dropped, so the
     /// process always exits before Render's SIGKILL.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, local_addr, router, state, shutdown } = self;
+        let Application {
+            listener,
+            local_addr,
+            router,
+            state,
+            shutdown,
+        } = self;
         let server_settings = &state.settings.server;
         let stop_accepting = CancellationToken::new();
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let server = axum::serve(listener, service)
+            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
         tracing::info!(address = %local_addr, env = state.settings.env.as_str(), "listening");
 
@@ -117,7 +130,9 @@ impl Application {
         stop_accepting.cancel();
 
         match tokio::time::timeout_at(deadline, &mut server).await {
-            Ok(result) => result.context("server task failed")?.context("server failed")?,
+            Ok(result) => result
+                .context("server task failed")?
+                .context("server failed")?,
             Err(_) => {
                 tracing::warn!(
                     timeout_secs = server_settings.shutdown_timeout.as_secs(),
@@ -126,7 +141,10 @@ impl Application {
                 server.abort();
             }
         }
-        if tokio::time::timeout(Duration::from_secs(1), state.db.close()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(1), state.db.close())
+            .await
+            .is_err()
+        {
             tracing::warn!("database pool did not close within 1 s");
         }
         tracing::info!("stopped");
@@ -136,7 +154,9 @@ impl Application {
 
 async fn stop_requested(handle: &CancellationToken) -> &'static str {
     let ctrl_c = async {
-        tokio::signal::ctrl_c().await.expect("install the SIGINT handler");
+        tokio::signal::ctrl_c()
+            .await
+            .expect("install the SIGINT handler");
     };
     #[cfg(unix)]
     let terminate = async {
@@ -159,18 +179,10 @@ async fn stop_requested(handle: &CancellationToken) -> &'static str {
 async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(250);
     loop {
-        if state.schema.get() == Schema::Applied {
-            return; // warmup got there first
-        }
-        match state.db.migrate().await {
-            Ok(()) => {
-                state.schema.set(Schema::Applied);
-                tracing::info!(version = state.db.latest_migration(), backend = %state.db.backend(), "migrations applied");
-                return;
-            }
+        match state.schema.ensure_applied(&state.db).await {
+            Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not apply migrations");
-                state.schema.set(Schema::Failed("could not apply migrations; see the service log".to_owned()));
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not apply migrations")
             }
         }
         tokio::select! {
@@ -183,29 +195,47 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
 
 /// The whole HTTP surface: routes, then the layers every response passes through.
 pub fn router(state: AppState) -> Router {
-    let server = &state.settings.server;
     let api = Router::new()
         .route("/health", get(health::readiness))
         .route("/warmup", post(warmup::warmup))
         .fallback(api_not_found);
+    let routes = Router::new()
+        .route("/health", get(health::liveness))
+        .nest("/api", api)
+        .fallback(not_found);
+    with_layers(routes, &state.settings.server).with_state(state)
+}
 
+/// Wraps `routes` in the stack every response passes through, outermost first: sensitive-header
+/// marking, request id, access log, request-id echo, JSON errors, timeout, panic recovery, body
+/// limits. Applied with `Router::layer`, so the access log sees the matched route.
+pub fn with_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    server: &ServerSettings,
+) -> Router<S> {
     let layers = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .layer(SetRequestIdLayer::x_request_id(MakeProcessRequestId))
-        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan).on_request(()).on_response(LogResponse).on_failure(()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(RequestSpan)
+                .on_request(())
+                .on_response(LogResponse)
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(JsonErrorLayer)
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, server.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            server.request_timeout,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(server.body_limit))
         .layer(DefaultBodyLimit::max(server.body_limit));
-
-    Router::new()
-        .route("/health", get(health::liveness))
-        .nest("/api", api)
-        .fallback(not_found)
-        .layer(layers)
-        .with_state(state)
+    routes.layer(layers)
 }
 
 async fn api_not_found() -> ApiError {
@@ -223,5 +253,55 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned());
     tracing::error!(panic = %detail, "handler panicked");
-    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt;
+
+    fn server() -> ServerSettings {
+        Settings::from_lookup(|_| None).unwrap().server
+    }
+
+    async fn call(router: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_json_500() {
+        async fn boom() -> &'static str {
+            panic!("the detail stays in the log")
+        }
+        let routes = Router::new().route("/boom", get(boom));
+        let (status, body) = call(with_layers(routes, &server()), "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(!body.to_string().contains("detail"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_slower_than_the_request_timeout_becomes_a_json_503() {
+        let mut server = server();
+        server.request_timeout = Duration::from_secs(1);
+        let routes =
+            Router::new().route("/slow", get(|| tokio::time::sleep(Duration::from_secs(5))));
+        let (status, body) = call(with_layers(routes, &server), "/slow").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
+    }
 }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use axum::extract::FromRef;
+use sqlx::migrate::MigrateError;
 
 use crate::{config::Settings, db::Database, routes::warmup::Warmup};
 
@@ -36,7 +37,10 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     pub fn new() -> Self {
-        Self { started_at: Instant::now(), draining: AtomicBool::new(false) }
+        Self {
+            started_at: Instant::now(),
+            draining: AtomicBool::new(false),
+        }
     }
 
     pub fn start_draining(&self) {
@@ -57,7 +61,12 @@ impl Default for Lifecycle {
 /// Whether this instance's migrations have been applied. Start-up applies them in the background
 /// (retrying while the database is down) so that binding the port never waits for the database.
 #[derive(Debug, Default)]
-pub struct SchemaStatus(Mutex<Schema>);
+pub struct SchemaStatus {
+    state: Mutex<Schema>,
+    /// Serialises migration runs within the process: SQLite has no advisory lock, and the
+    /// background task and a warmup may both try at once.
+    running: tokio::sync::Mutex<()>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Schema {
@@ -69,10 +78,31 @@ pub enum Schema {
 
 impl SchemaStatus {
     pub fn get(&self) -> Schema {
-        self.0.lock().expect("schema status lock").clone()
+        self.state.lock().expect("schema status lock").clone()
     }
 
-    pub fn set(&self, schema: Schema) {
-        *self.0.lock().expect("schema status lock") = schema;
+    fn set(&self, schema: Schema) {
+        *self.state.lock().expect("schema status lock") = schema;
+    }
+
+    /// Applies pending migrations unless this process already has, one run at a time.
+    pub async fn ensure_applied(&self, db: &Database) -> Result<(), MigrateError> {
+        let _running = self.running.lock().await;
+        if self.get() == Schema::Applied {
+            return Ok(());
+        }
+        match db.migrate().await {
+            Ok(()) => {
+                self.set(Schema::Applied);
+                tracing::info!(version = db.latest_migration(), backend = %db.backend(), "migrations applied");
+                Ok(())
+            }
+            Err(e) => {
+                self.set(Schema::Failed(
+                    "could not apply migrations; see the service log".to_owned(),
+                ));
+                Err(e)
+            }
+        }
     }
 }

@@ -10,11 +10,16 @@ use crate::config::LogFormat;
 pub const DEFAULT_FILTER: &str = "info";
 
 /// Builds a subscriber writing to `sink` (stdout in the binary, a sink or a buffer in tests).
-pub fn get_subscriber<W>(format: LogFormat, default_filter: &str, sink: W) -> Box<dyn Subscriber + Send + Sync>
+pub fn get_subscriber<W>(
+    format: LogFormat,
+    default_filter: &str,
+    sink: W,
+) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let registry = Registry::default().with(filter);
     match format {
         LogFormat::Json => Box::new(
@@ -30,12 +35,20 @@ where
         LogFormat::Pretty => {
             // Colours only on a terminal: piped logs (files, CI) stay plain text.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-            Box::new(registry.with(tracing_subscriber::fmt::layer().compact().with_ansi(ansi).with_writer(sink)))
+            Box::new(
+                registry.with(
+                    tracing_subscriber::fmt::layer()
+                        .compact()
+                        .with_ansi(ansi)
+                        .with_writer(sink),
+                ),
+            )
         }
     }
 }
 
 /// Installs `subscriber` as the global default. Call once, before anything logs.
 pub fn init_subscriber(subscriber: Box<dyn Subscriber + Send + Sync>) {
-    tracing::subscriber::set_global_default(subscriber).expect("a global tracing subscriber was already set");
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("a global tracing subscriber was already set");
 }

@@ -47,7 +47,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        JsonErrorsFuture { inner: self.inner.call(request) }
+        JsonErrorsFuture {
+            inner: self.inner.call(request),
+        }
     }
 }
 
@@ -107,15 +109,29 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::UNAUTHORIZED => ("unauthorized", "authentication required"),
         StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
         StatusCode::NOT_FOUND => ("not_found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed here; see the Allow header"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed here; see the Allow header",
+        ),
         StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is larger than the server accepts"),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than the server accepts",
+        ),
         StatusCode::URI_TOO_LONG => ("uri_too_long", "the request URI is too long"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "the request body has an unsupported content type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "the request body has an unsupported content type",
+        ),
         StatusCode::UNPROCESSABLE_ENTITY => ("invalid_body", "the request body is not valid"),
         StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests; see Retry-After"),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("headers_too_large", "the request headers are too large"),
-        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the service could not answer in time; retry shortly"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "the request headers are too large")
+        }
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            "the service could not answer in time; retry shortly",
+        ),
         s if s.is_client_error() => ("bad_request", "the request could not be handled"),
         _ => ("internal", "an internal error occurred"),
     }
@@ -127,7 +143,9 @@ mod tests {
     use axum::http::HeaderValue;
 
     async fn body_json(response: Response<Body>) -> serde_json::Value {
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -135,11 +153,16 @@ mod tests {
     async fn a_plain_405_becomes_json_and_keeps_allow() {
         let mut response = Response::new(Body::from("Method Not Allowed"));
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         let response = into_json_error(response);
         assert_eq!(response.headers()[header::ALLOW], "POST");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-        assert_eq!(body_json(response).await["error"]["code"], "method_not_allowed");
+        assert_eq!(
+            body_json(response).await["error"]["code"],
+            "method_not_allowed"
+        );
     }
 
     #[tokio::test]

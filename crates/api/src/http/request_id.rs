@@ -23,7 +23,9 @@ impl MakeRequestId for MakeProcessRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}-{n:x}", prefix());
-        Some(RequestId::new(HeaderValue::try_from(id).expect("hex and '-' are valid header bytes")))
+        Some(RequestId::new(
+            HeaderValue::try_from(id).expect("hex and '-' are valid header bytes"),
+        ))
     }
 }
 
@@ -37,7 +39,10 @@ mod tests {
         let mut make = MakeProcessRequestId;
         let a = make.make_request_id(&request).unwrap();
         let b = make.make_request_id(&request).unwrap();
-        let (a, b) = (a.header_value().to_str().unwrap(), b.header_value().to_str().unwrap());
+        let (a, b) = (
+            a.header_value().to_str().unwrap(),
+            b.header_value().to_str().unwrap(),
+        );
         assert_ne!(a, b);
         assert_eq!(a.split('-').next(), b.split('-').next());
     }

@@ -20,8 +20,15 @@ impl<B> MakeSpan<B> for RequestSpan {
         if request.uri().path() == "/health" {
             return Span::none();
         }
-        let route = request.extensions().get::<MatchedPath>().map_or("fallback", MatchedPath::as_str);
-        let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("fallback", MatchedPath::as_str);
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         tracing::info_span!(
             target: "api::http",
             "request",

@@ -25,12 +25,19 @@ static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 /// `GET|HEAD /health`: 200 `ok` while serving, 503 once draining. Touches nothing else, so a
 /// database blip can never make Render restart a healthy process.
 pub async fn liveness(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
-    let (status, body) =
-        if lifecycle.is_draining() { (StatusCode::SERVICE_UNAVAILABLE, "draining\n") } else { (StatusCode::OK, "ok\n") };
+    let (status, body) = if lifecycle.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, TEXT_PLAIN.clone());
-    response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE.clone());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, TEXT_PLAIN.clone());
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, NO_STORE.clone());
     response.extensions_mut().insert(PlainBody);
     response
 }
@@ -87,12 +94,19 @@ pub struct Check {
 /// dead or hung database answers `fail` + 503 quickly. Slower than half the timeout is `warn`.
 pub async fn readiness(State(state): State<AppState>) -> Response {
     let report = HealthReport::gather(&state).await;
-    let status = if report.status == Status::Fail { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if report.status == Status::Fail {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     let body = serde_json::to_vec(&report).expect("serialisable");
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/health+json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/health+json"),
+            ),
             (header::CACHE_CONTROL, NO_STORE.clone()),
         ],
         body,
@@ -110,16 +124,25 @@ impl HealthReport {
         let now = now_rfc3339();
 
         let (db_status, output) = match probe {
-            Ok(Ok(())) if elapsed > timeout / 2 => (Status::Warn, Some(format!("slower than {} ms", timeout.as_millis() / 2))),
+            Ok(Ok(())) if elapsed > timeout / 2 => (
+                Status::Warn,
+                Some(format!("slower than {} ms", timeout.as_millis() / 2)),
+            ),
             Ok(Ok(())) => (Status::Pass, None),
             Ok(Err(e)) => {
                 // The detail (host names, driver text) goes to the log, not to the public body.
                 tracing::warn!(error = %e, %backend, "database probe failed");
-                (Status::Fail, Some("the database did not answer the probe".to_owned()))
+                (
+                    Status::Fail,
+                    Some("the database did not answer the probe".to_owned()),
+                )
             }
             Err(_) => {
                 tracing::warn!(timeout_ms = timeout.as_millis() as u64, %backend, "database probe timed out");
-                (Status::Fail, Some(format!("no answer within {} ms", timeout.as_millis())))
+                (
+                    Status::Fail,
+                    Some(format!("no answer within {} ms", timeout.as_millis())),
+                )
             }
         };
         let db_check = Check {
@@ -153,7 +176,9 @@ impl HealthReport {
         let uptime = Check {
             component_id: None,
             component_type: "system",
-            observed_value: Some(serde_json::json!(round2(state.lifecycle.started_at.elapsed().as_secs_f64()))),
+            observed_value: Some(serde_json::json!(round2(
+                state.lifecycle.started_at.elapsed().as_secs_f64()
+            ))),
             observed_unit: Some("s"),
             status: Status::Pass,
             time: now,
@@ -185,7 +210,9 @@ impl HealthReport {
 }
 
 pub fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc().format(&Rfc3339).expect("formattable")
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .expect("formattable")
 }
 
 fn round2(v: f64) -> f64 {

@@ -118,24 +118,44 @@ pub async fn warmup(State(state): State<AppState>) -> Response {
     // Spawned so that a client hanging up cannot cancel a run other callers are waiting on.
     let task = tokio::spawn({
         let state = state.clone();
-        async move { state.warmup.clone().run_or_join(arrived, |run| warm(state, run)).await }
+        async move {
+            state
+                .warmup
+                .clone()
+                .run_or_join(arrived, |run| warm(state, run))
+                .await
+        }
     });
     let (report, served) = match task.await {
         Ok(done) => done,
-        Err(e) => return crate::error::ApiError::Internal(anyhow::anyhow!("warmup task failed: {e}")).into_response(),
+        Err(e) => {
+            return crate::error::ApiError::Internal(anyhow::anyhow!("warmup task failed: {e}"))
+                .into_response()
+        }
     };
     let (status, error) = match report.status {
         WarmupStatus::Warm => (StatusCode::OK, None),
         WarmupStatus::Failed => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Some(crate::error::ErrorDetail { code: "warmup_failed", message: "a warmup step failed; see steps" }),
+            Some(crate::error::ErrorDetail {
+                code: "warmup_failed",
+                message: "a warmup step failed; see steps",
+            }),
         ),
     };
-    let body = serde_json::to_vec(&WarmupResponse { served, report: &report, error }).expect("serialisable");
+    let body = serde_json::to_vec(&WarmupResponse {
+        served,
+        report: &report,
+        error,
+    })
+    .expect("serialisable");
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         body,
@@ -154,14 +174,16 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
 
     steps.push(
         step("database.schema", step_timeout, async {
-            if state.schema.get() == Schema::Applied {
-                return Ok(format!("migrations applied (version {})", state.db.latest_migration()));
-            }
-            match state.db.migrate().await {
-                Ok(()) => {
-                    state.schema.set(Schema::Applied);
-                    Ok(format!("applied migrations up to version {}", state.db.latest_migration()))
-                }
+            let already = state.schema.get() == Schema::Applied;
+            match state.schema.ensure_applied(&state.db).await {
+                Ok(()) if already => Ok(format!(
+                    "migrations applied (version {})",
+                    state.db.latest_migration()
+                )),
+                Ok(()) => Ok(format!(
+                    "applied migrations up to version {}",
+                    state.db.latest_migration()
+                )),
                 Err(e) => {
                     tracing::warn!(error = %e, "warmup could not apply migrations");
                     Err("could not apply migrations".to_owned())
@@ -175,7 +197,10 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
     steps.push(
         step("database.connections", step_timeout, async {
             match state.db.warm(connections, HOT_STATEMENTS).await {
-                Ok(n) => Ok(format!("opened {n} connection(s), {} statement(s) prepared on each", HOT_STATEMENTS.len())),
+                Ok(n) => Ok(format!(
+                    "opened {n} connection(s), {} statement(s) prepared on each",
+                    HOT_STATEMENTS.len()
+                )),
                 Err(e) => {
                     tracing::warn!(error = %e, "warmup could not open database connections");
                     Err("could not open database connections".to_owned())
@@ -185,8 +210,11 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
         .await,
     );
 
-    let status =
-        if steps.iter().all(|s| s.result == StepResult::Ok) { WarmupStatus::Warm } else { WarmupStatus::Failed };
+    let status = if steps.iter().all(|s| s.result == StepResult::Ok) {
+        WarmupStatus::Warm
+    } else {
+        WarmupStatus::Failed
+    };
     let report = WarmupReport {
         status,
         run,
@@ -200,7 +228,11 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
     report
 }
 
-async fn step(name: &'static str, timeout: Duration, work: impl Future<Output = Result<String, String>>) -> Step {
+async fn step(
+    name: &'static str,
+    timeout: Duration,
+    work: impl Future<Output = Result<String, String>>,
+) -> Step {
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, work)
         .await
@@ -209,7 +241,12 @@ async fn step(name: &'static str, timeout: Duration, work: impl Future<Output = 
         Ok(detail) => (StepResult::Ok, detail),
         Err(detail) => (StepResult::Error, detail),
     };
-    Step { name, duration_ms: millis(started.elapsed()), result, detail }
+    Step {
+        name,
+        duration_ms: millis(started.elapsed()),
+        result,
+        detail,
+    }
 }
 
 fn millis(d: Duration) -> f64 {
@@ -236,18 +273,20 @@ mod tests {
     async fn concurrent_calls_share_one_run() {
         let warmup = Arc::new(Warmup::default());
         let barrier = Arc::new(tokio::sync::Barrier::new(8));
-        let calls = (0..8).map(|_| {
-            let (warmup, barrier) = (warmup.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                warmup
-                    .run_or_join(Instant::now(), |run| async move {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        report(WarmupStatus::Warm, run)
-                    })
-                    .await
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (warmup, barrier) = (warmup.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    warmup
+                        .run_or_join(Instant::now(), |run| async move {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            report(WarmupStatus::Warm, run)
+                        })
+                        .await
+                })
             })
-        });
+            .collect();
         let mut ran = 0;
         for call in calls {
             let (report, served) = call.await.unwrap();
@@ -260,10 +299,20 @@ mod tests {
     #[tokio::test]
     async fn a_failed_run_is_retried_by_the_next_call() {
         let warmup = Warmup::default();
-        let (first, _) = warmup.run_or_join(Instant::now(), |run| async move { report(WarmupStatus::Failed, run) }).await;
-        let (second, served) = warmup.run_or_join(Instant::now(), |run| async move { report(WarmupStatus::Warm, run) }).await;
+        let (first, _) = warmup
+            .run_or_join(Instant::now(), |run| async move {
+                report(WarmupStatus::Failed, run)
+            })
+            .await;
+        let (second, served) = warmup
+            .run_or_join(Instant::now(), |run| async move {
+                report(WarmupStatus::Warm, run)
+            })
+            .await;
         assert_eq!((first.run, second.run, served), (1, 2, Served::Ran));
-        let (third, served) = warmup.run_or_join(Instant::now(), |_| async { unreachable!("already warm") }).await;
+        let (third, served) = warmup
+            .run_or_join(Instant::now(), |_| async { unreachable!("already warm") })
+            .await;
         assert_eq!((third.run, served), (2, Served::Cached));
     }
 }

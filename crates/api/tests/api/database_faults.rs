@@ -1,0 +1,53 @@
+//! The database going away and coming back under a running service (PostgreSQL, through a relay
+//! the test can cut): liveness never changes, readiness fails fast, and both recover without a
+//! restart.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{
+    fresh_postgres_database, postgres_socket_addr, postgres_url, via, Backend, TcpRelay, TestConfig,
+};
+
+#[tokio::test]
+async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_restart() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    // Arrange
+    let relay = TcpRelay::start(postgres_socket_addr()).await;
+    let url = via(&fresh_postgres_database().await, relay.addr);
+    let app = TestConfig::new(Backend::Postgres)
+        .var("DATABASE_URL", url)
+        .var("HEALTH_DB_TIMEOUT_MS", "500")
+        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "500")
+        .spawn()
+        .await;
+    app.wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+    assert_eq!(app.post_warmup().await.status(), 200);
+
+    // Act: the database goes away.
+    relay.cut();
+    let started = Instant::now();
+    let down = app.get_api_health().await;
+    let elapsed = started.elapsed();
+
+    // Assert
+    assert_eq!(down.status(), 503);
+    assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+    assert_eq!(
+        app.get_health().await.status(),
+        200,
+        "liveness ignores the database"
+    );
+
+    // Act: it comes back.
+    relay.restore().await;
+
+    // Assert: readiness recovers on its own.
+    let body = app
+        .wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+    assert_eq!(body["checks"]["database:responseTime"][0]["status"], "pass");
+}

@@ -1,0 +1,300 @@
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
+
+use api::{config::Settings, Application, ShutdownHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        api::telemetry::init_subscriber(api::telemetry::get_subscriber(
+            api::config::LogFormat::Pretty,
+            "debug",
+            std::io::stdout,
+        ));
+    }
+});
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend: `backend_tests!(name)` expands to
+/// `name::sqlite` and `name::postgres` tests calling `name(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    eprintln!("skipped: TEST_DATABASE_URL is not set");
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+/// The PostgreSQL server the tests may use, from `TEST_DATABASE_URL`.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Creates a fresh database on the test server and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Executor;
+    let base = postgres_url().expect("TEST_DATABASE_URL");
+    let name = format!("rf_test_{:016x}", rand_u64());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create test database");
+    // TEST_DATABASE_URL names a database (postgres://USER@HOST:PORT/DB); swap in the new one.
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL ends with /DATABASE");
+    format!("{server}/{name}")
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+    pub server: JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestConfig {
+    pub backend: Backend,
+    pub vars: HashMap<String, String>,
+}
+
+impl TestConfig {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            vars: HashMap::new(),
+        }
+    }
+
+    pub fn var(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.vars.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    TestConfig::new(backend).spawn().await
+}
+
+impl TestConfig {
+    pub async fn spawn(self) -> TestApp {
+        LazyLock::force(&TRACING);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars = self.vars;
+        vars.entry("PORT".into()).or_insert_with(|| "0".into());
+        vars.entry("SESSION_SECRET".into())
+            .or_insert_with(|| "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz".into());
+        if !vars.contains_key("DATABASE_URL") {
+            let url = match self.backend {
+                Backend::Sqlite => format!("sqlite://{}/app.db", dir.path().display()),
+                Backend::Postgres => fresh_postgres_database().await,
+            };
+            vars.insert("DATABASE_URL".into(), url);
+        }
+        let settings =
+            Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings");
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build the application");
+        let addr = app.local_addr();
+        let shutdown = app.shutdown_handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        TestApp {
+            address: format!("http://{addr}"),
+            client,
+            shutdown,
+            server,
+            _dir: dir,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get_health(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/health"))
+            .send()
+            .await
+            .expect("GET /health")
+    }
+
+    pub async fn get_api_health(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/health"))
+            .send()
+            .await
+            .expect("GET /api/health")
+    }
+
+    pub async fn post_warmup(&self) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/warmup"))
+            .send()
+            .await
+            .expect("POST /api/warmup")
+    }
+
+    /// Polls `/api/health` until it reports `status`, or panics after `within`.
+    pub async fn wait_for_readiness(&self, status: &str, within: Duration) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let body: serde_json::Value = self.get_api_health().await.json().await.unwrap();
+            if body["status"] == status {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "readiness never became {status}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A TCP listener that accepts connections and never answers: a hung database.
+pub async fn black_hole() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+/// A TCP relay in front of a real server, which a test can cut and restore to take the
+/// database "down" and bring it back without touching the server itself.
+pub struct TcpRelay {
+    pub addr: SocketAddr,
+    upstream: SocketAddr,
+    running: Arc<std::sync::Mutex<CancellationToken>>,
+}
+
+impl TcpRelay {
+    pub async fn start(upstream: SocketAddr) -> TcpRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token = CancellationToken::new();
+        tokio::spawn(relay(listener, upstream, token.clone()));
+        TcpRelay {
+            addr,
+            upstream,
+            running: Arc::new(std::sync::Mutex::new(token)),
+        }
+    }
+
+    /// Closes the listener and every relayed connection: the database is unreachable.
+    pub fn cut(&self) {
+        self.running.lock().unwrap().cancel();
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&self) {
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the relay port");
+        let token = CancellationToken::new();
+        *self.running.lock().unwrap() = token.clone();
+        tokio::spawn(relay(listener, self.upstream, token));
+    }
+}
+
+async fn relay(listener: TcpListener, upstream: SocketAddr, token: CancellationToken) {
+    loop {
+        let (mut inbound, _) = tokio::select! {
+            accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => return },
+            () = token.cancelled() => return,
+        };
+        let token = token.clone();
+        tokio::spawn(async move {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                () = token.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// The host:port of `TEST_DATABASE_URL`'s server.
+pub fn postgres_socket_addr() -> SocketAddr {
+    let url = postgres_url().expect("TEST_DATABASE_URL");
+    let after_scheme = url.split("://").nth(1).unwrap();
+    let host_port = after_scheme
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    use std::net::ToSocketAddrs;
+    host_port.to_socket_addrs().unwrap().next().unwrap()
+}
+
+/// Rewrites a Postgres URL to go through `addr` instead of its own host:port.
+pub fn via(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (auth, rest) = match rest.rsplit_once('@') {
+        Some((auth, rest)) => (format!("{auth}@"), rest),
+        None => (String::new(), rest),
+    };
+    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
+    format!("{scheme}://{auth}{addr}/{path}")
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real application on port 0, over real sockets, on SQLite and (when
+//! `TEST_DATABASE_URL` is set) on PostgreSQL. One binary, so the suite links once.
+
+mod helpers;
+
+mod config_errors;
+mod database_faults;
+mod errors;
+mod health;
+mod shutdown;
+mod warmup;
