@@ -4,19 +4,21 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use std::convert::Infallible;
+
 use axum::{
+    body::Body,
     extract::DefaultBodyLimit,
-    http::{header, StatusCode},
+    http::{header, Request, Response, StatusCode},
     routing::{get, post},
-    Router,
+    Router, ServiceExt as _,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
-    request_id::PropagateRequestIdLayer, request_id::SetRequestIdLayer,
-    sensitive_headers::SetSensitiveRequestHeadersLayer, timeout::TimeoutLayer, trace::TraceLayer,
+    sensitive_headers::SetSensitiveRequestHeadersLayer, trace::TraceLayer,
 };
 
 use crate::{
@@ -25,8 +27,9 @@ use crate::{
     error::{error_response, ApiError},
     http::{
         json_errors::JsonErrorLayer,
-        request_id::MakeProcessRequestId,
-        trace::{LogResponse, RequestSpan},
+        request_id::RequestIdLayer,
+        timeout::RequestTimeoutLayer,
+        trace::{LogResponse, RecordRouteLayer, RequestSpan},
     },
     routes::{health, warmup},
     state::{AppState, Lifecycle, SchemaStatus},
@@ -110,7 +113,7 @@ impl Application {
         } = self;
         let server_settings = &state.settings.server;
         let stop_accepting = CancellationToken::new();
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = with_layers(router, &server_settings.clone()).into_make_service();
         let server = axum::serve(listener, service)
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
@@ -193,32 +196,50 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// The whole HTTP surface: routes, then the layers every response passes through.
+/// The routes. Every route records its matched path into the request span (see [`RecordRouteLayer`]).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::readiness))
         .route("/warmup", post(warmup::warmup))
         .fallback(api_not_found);
-    let routes = Router::new()
+    Router::new()
         .route("/health", get(health::liveness))
         .nest("/api", api)
-        .fallback(not_found);
-    with_layers(routes, &state.settings.server).with_state(state)
+        .route_layer(RecordRouteLayer)
+        .fallback(not_found)
+        .with_state(state)
 }
 
-/// Wraps `routes` in the stack every response passes through, outermost first: sensitive-header
-/// marking, request id, access log, request-id echo, JSON errors, timeout, panic recovery, body
-/// limits. Applied with `Router::layer`, so the access log sees the matched route.
-pub fn with_layers<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
+/// Wraps `service` (the router) once in the stack every response passes through, outermost
+/// first: sensitive-header marking, request id and its echo, JSON errors, access log, timeout,
+/// panic recovery, body limit. Wrapping the router from outside, rather than with
+/// `Router::layer`, builds the stack once instead of cloning it into every route's call.
+pub fn with_layers<S>(
+    service: S,
     server: &ServerSettings,
-) -> Router<S> {
-    let layers = ServiceBuilder::new()
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static
+where
+    S: Service<
+            Request<tower_http::body::Limited<Body>>,
+            Response = Response<Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .layer(SetRequestIdLayer::x_request_id(MakeProcessRequestId))
+        .layer(RequestIdLayer)
+        .layer(JsonErrorLayer)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpan)
@@ -226,16 +247,11 @@ pub fn with_layers<S: Clone + Send + Sync + 'static>(
                 .on_response(LogResponse)
                 .on_failure(()),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(JsonErrorLayer)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            server.request_timeout,
-        ))
+        .layer(RequestTimeoutLayer::new(server.request_timeout))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(server.body_limit))
-        .layer(DefaultBodyLimit::max(server.body_limit));
-    routes.layer(layers)
+        .layer(DefaultBodyLimit::max(server.body_limit))
+        .service(service)
 }
 
 async fn api_not_found() -> ApiError {
@@ -270,8 +286,12 @@ mod tests {
         Settings::from_lookup(|_| None).unwrap().server
     }
 
-    async fn call(router: Router, path: &str) -> (StatusCode, serde_json::Value) {
-        let response = router
+    async fn call(
+        router: Router,
+        server: &ServerSettings,
+        path: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let response = with_layers(router, server)
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -288,7 +308,7 @@ mod tests {
             panic!("the detail stays in the log")
         }
         let routes = Router::new().route("/boom", get(boom));
-        let (status, body) = call(with_layers(routes, &server()), "/boom").await;
+        let (status, body) = call(routes, &server(), "/boom").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["code"], "internal");
         assert!(!body.to_string().contains("detail"));
@@ -300,8 +320,8 @@ mod tests {
         server.request_timeout = Duration::from_secs(1);
         let routes =
             Router::new().route("/slow", get(|| tokio::time::sleep(Duration::from_secs(5))));
-        let (status, body) = call(with_layers(routes, &server), "/slow").await;
+        let (status, body) = call(routes, &server, "/slow").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body["error"]["code"], "unavailable");
+        assert_eq!(body["error"]["code"], "timeout");
     }
 }

@@ -3,12 +3,16 @@
 //! seconds on every instance. Headers are never recorded, so `Authorization` and `Cookie` cannot
 //! reach the log.
 
-use std::time::Duration;
+use std::{
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     extract::MatchedPath,
     http::{Request, Response},
 };
+use tower::{Layer, Service};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
 
@@ -20,10 +24,6 @@ impl<B> MakeSpan<B> for RequestSpan {
         if request.uri().path() == "/health" {
             return Span::none();
         }
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("fallback", MatchedPath::as_str);
         let request_id = request
             .headers()
             .get("x-request-id")
@@ -33,7 +33,7 @@ impl<B> MakeSpan<B> for RequestSpan {
             target: "api::http",
             "request",
             method = %request.method(),
-            route,
+            route = tracing::field::Empty,
             path = %request.uri().path(),
             request_id,
         )
@@ -55,5 +55,46 @@ impl<B> OnResponse<B> for LogResponse {
         } else {
             tracing::info!(target: "api::http", parent: span, status, latency_ms, "request finished");
         }
+    }
+}
+
+/// Records the matched route (`/api/health`, not the raw path) into the request span. Applied
+/// with `Router::route_layer`, where axum has already matched the route; the span is entered
+/// while the inner service is called.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecordRouteLayer;
+
+impl<S> Layer<S> for RecordRouteLayer {
+    type Service = RecordRoute<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordRoute { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RecordRoute<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for RecordRoute<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if let Some(route) = request.extensions().get::<MatchedPath>() {
+            let span = Span::current();
+            if !span.is_disabled() {
+                span.record("route", route.as_str());
+            }
+        }
+        self.inner.call(request)
     }
 }
