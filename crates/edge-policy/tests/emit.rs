@@ -1,0 +1,204 @@
+//! The emitted files, Cloudflare's limits, and the drift check against render.yaml.
+
+use std::path::Path;
+
+use edge_policy::{check, emit, Policy, EMBEDDED_POLICY};
+
+const INDEX: &str = "<!doctype html><html><head><script>var inline = 1;</script>\
+<script type=\"module\" crossorigin src=\"/assets/index-abc.js\"></script></head><body></body></html>";
+
+fn dist() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), INDEX).unwrap();
+    dir
+}
+
+fn policy() -> Policy {
+    Policy::from_toml(EMBEDDED_POLICY).unwrap()
+}
+
+fn render_yaml(dir: &Path, policy: &Policy) -> std::path::PathBuf {
+    // A Blueprint written the way `edge-policy render-yaml` prints it.
+    let hashes = emit::dist_script_hashes(dir).unwrap();
+    let mut yaml = String::from("services:\n  - type: web\n    runtime: static\n    name: release-flow-web\n    staticPublishPath: ./frontend/dist\n    headers:\n");
+    for h in check::flatten(&policy.static_header_rules("production", &hashes).unwrap()) {
+        yaml.push_str(&format!(
+            "      - path: {}\n        name: {}\n        value: {:?}\n",
+            h.path, h.name, h.value
+        ));
+    }
+    yaml.push_str("    routes:\n");
+    for r in policy.render_routes() {
+        yaml.push_str(&format!(
+            "      - type: {}\n        source: {}\n        destination: {}\n",
+            r.kind, r.source, r.destination
+        ));
+    }
+    let path = dir.join("render.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn security_headers_and_cache_control_never_share_a_rule() {
+    let rules = policy().static_header_rules("production", &[]).unwrap();
+    let names = |i: usize| rules[i].headers.iter().map(|h| h.name).collect::<Vec<_>>();
+    assert_eq!(rules[0].path, "/*");
+    assert_eq!(rules[1].path, "/assets/*");
+    assert!(!names(0).contains(&"Cache-Control"));
+    assert_eq!(names(1), ["Cache-Control"]);
+    assert!(names(0).contains(&"Strict-Transport-Security"));
+}
+
+#[test]
+fn the_csp_carries_the_inline_script_hash_and_the_api_origin() {
+    let dist = dist();
+    let emitted = emit::emit(&policy(), "production", dist.path()).unwrap();
+    let csp = emitted
+        .headers
+        .lines()
+        .find(|l| l.contains("Content-Security-Policy"))
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self' 'sha256-B2yPHKaXnvFWtRChIbabYmUBFZdVfKKXHbWtWidDVF8='"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("connect-src 'self' https://release-flow-api.onrender.com"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+}
+
+#[test]
+fn the_redirects_file_has_no_spa_or_https_rule() {
+    let text = emit::redirects_file("production", &policy().redirects).unwrap();
+    let rules: Vec<_> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rules, ["/login / 301"]);
+}
+
+#[test]
+fn a_csp_line_over_cloudflares_limit_is_an_error_not_a_file() {
+    let hashes: Vec<String> = (0..40)
+        .map(|i| edge_policy::csp::script_hash(&format!("var x{i} = 1;")))
+        .collect();
+    let rules = policy().static_header_rules("production", &hashes).unwrap();
+    let e = emit::headers_file("production", &rules)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("the Content-Security-Policy line for /* is"),
+        "{e}"
+    );
+}
+
+#[test]
+fn more_than_100_dynamic_redirects_are_refused() {
+    let redirects: Vec<_> = (0..101)
+        .map(|i| edge_policy::policy::Redirect {
+            from: format!("/old{i}/*"),
+            to: format!("/new{i}/:splat"),
+            status: 301,
+        })
+        .collect();
+    let e = emit::redirects_file("production", &redirects)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "101 dynamic redirects; Cloudflare Pages accepts 100");
+}
+
+#[test]
+fn check_passes_right_after_emit_and_with_a_matching_render_yaml() {
+    let dist = dist();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path()).unwrap();
+    let yaml = render_yaml(dist.path(), &policy);
+    assert_eq!(
+        check::check(&policy, "production", dist.path(), Some(&yaml)).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn check_reports_a_new_inline_script_after_emit() {
+    let dist = dist();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path()).unwrap();
+    std::fs::write(
+        dist.path().join("index.html"),
+        INDEX.replace("var inline = 1;", "var inline = 2;"),
+    )
+    .unwrap();
+    let drift = check::check(&policy, "production", dist.path(), None).unwrap();
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.contains("lacks the hash of an inline script")),
+        "{drift:?}"
+    );
+}
+
+#[test]
+fn check_reports_a_hand_edited_headers_file() {
+    let dist = dist();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path()).unwrap();
+    let path = dist.path().join("_headers");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("X-Frame-Options: DENY", "X-Frame-Options: SAMEORIGIN");
+    std::fs::write(&path, edited).unwrap();
+    let drift = check::check(&policy, "production", dist.path(), None).unwrap();
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.ends_with("unexpected line:   X-Frame-Options: SAMEORIGIN")),
+        "{drift:?}"
+    );
+}
+
+#[test]
+fn check_reports_render_yaml_header_and_route_drift() {
+    let dist = dist();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path()).unwrap();
+    let yaml = render_yaml(dist.path(), &policy);
+    let text = std::fs::read_to_string(&yaml)
+        .unwrap()
+        .replace("value: \"DENY\"", "value: \"SAMEORIGIN\"")
+        .replace("source: /login", "source: /signin");
+    std::fs::write(&yaml, text).unwrap();
+    let drift = check::check(&policy, "production", dist.path(), Some(&yaml)).unwrap();
+    assert!(
+        drift.iter().any(|d| d
+            .contains("header X-Frame-Options on /* is \"SAMEORIGIN\"; the policy says \"DENY\"")),
+        "{drift:?}"
+    );
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.contains("routes differ from the policy")),
+        "{drift:?}"
+    );
+}
+
+#[test]
+fn check_reports_a_missing_static_site() {
+    let dist = dist();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path()).unwrap();
+    let yaml = dist.path().join("render.yaml");
+    std::fs::write(
+        &yaml,
+        "services:\n  - type: web\n    runtime: docker\n    name: release-flow-api\n",
+    )
+    .unwrap();
+    let drift = check::check(&policy, "production", dist.path(), Some(&yaml)).unwrap();
+    assert_eq!(
+        drift,
+        [format!(
+            "{}: no service named \"release-flow-web\"",
+            yaml.display()
+        )]
+    );
+}
