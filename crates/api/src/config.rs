@@ -56,6 +56,11 @@ pub const VARIABLES: &[Variable] = &[
         help: "session signing key, at least 32 bytes; required outside development",
     },
     Variable { name: "FRONTEND_DIR", default: "frontend/dist", help: "built frontend served for non-API paths" },
+    Variable {
+        name: "POLICY_FILE",
+        default: "the policy.toml built into the binary",
+        help: "edge policy: security headers, HTTPS, CORS origins, redirects",
+    },
     Variable { name: "LOG_FORMAT", default: "pretty in development, else json", help: "pretty | json" },
     Variable { name: "RUST_LOG", default: "info", help: "tracing filter, e.g. info,api=debug" },
     Variable { name: "RENDER_GIT_COMMIT", default: "the commit the binary was built from", help: "releaseId in /api/health" },
@@ -131,6 +136,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub release: ReleaseInfo,
     pub frontend_dir: PathBuf,
+    /// The edge policy, validated, with an entry for `env`.
+    pub policy: std::sync::Arc<edge_policy::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +240,7 @@ impl Settings {
         let request_timeout =
             Duration::from_secs(parse_number(&get, "REQUEST_TIMEOUT_SECS", 20, 1, 3600)?);
         let body_limit =
-            parse_number::<usize>(&get, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?;
+            parse_number::<usize>(&get, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 2 * 1024 * 1024)?;
         let shutdown_timeout =
             Duration::from_secs(parse_number(&get, "SHUTDOWN_TIMEOUT_SECS", 25, 1, 300)?);
         let default_drain = if env.is_development() { 0 } else { 3 };
@@ -353,6 +360,16 @@ impl Settings {
         let frontend_dir =
             PathBuf::from(get("FRONTEND_DIR").unwrap_or_else(|| "frontend/dist".to_owned()));
 
+        let expected_policy = "a valid policy file (see docs/SECURITY_POLICY.md)";
+        let policy = match get("POLICY_FILE") {
+            None => edge_policy::Policy::from_toml(edge_policy::EMBEDDED_POLICY),
+            Some(path) => edge_policy::Policy::load(std::path::Path::new(&path)),
+        }
+        .map_err(|e| ConfigError::new("POLICY_FILE", e.to_string(), expected_policy))?;
+        policy
+            .environment(env.as_str())
+            .map_err(|e| ConfigError::new("POLICY_FILE", e.to_string(), expected_policy))?;
+
         Ok(Settings {
             env,
             server: ServerSettings {
@@ -374,6 +391,7 @@ impl Settings {
             log_format,
             release,
             frontend_dir,
+            policy: std::sync::Arc::new(policy),
         })
     }
 }
@@ -590,6 +608,31 @@ mod tests {
         assert_eq!(
             error(&[("LOG_FORMAT", "xml")]),
             "invalid LOG_FORMAT: \"xml\" is not a format; expected pretty or json"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_policy_file_is_named() {
+        let e = error(&[("POLICY_FILE", "/nonexistent/policy.toml")]);
+        assert!(
+            e.starts_with("invalid POLICY_FILE: /nonexistent/policy.toml: cannot read it"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_policy_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(
+            &path,
+            edge_policy::EMBEDDED_POLICY.replace("preload = false", "preload = true"),
+        )
+        .unwrap();
+        let e = error(&[("POLICY_FILE", path.to_str().unwrap())]);
+        assert!(
+            e.starts_with("invalid POLICY_FILE: hsts.include_subdomains: preload requires"),
+            "{e}"
         );
     }
 

@@ -8,8 +8,7 @@ use std::convert::Infallible;
 
 use axum::{
     body::Body,
-    extract::DefaultBodyLimit,
-    http::{header, Request, Response, StatusCode},
+    http::{header, HeaderValue, Method, Request, Response, StatusCode},
     routing::{get, post},
     Router, ServiceExt as _,
 };
@@ -17,28 +16,34 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceBuilder};
 use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
-    sensitive_headers::SetSensitiveRequestHeadersLayer, trace::TraceLayer,
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    trace::TraceLayer,
 };
 
 use crate::{
     config::{ServerSettings, Settings},
     db::Database,
-    error::{error_response, ApiError},
+    error::ApiError,
     http::{
+        catch_panic::CatchPanicLayer,
         json_errors::JsonErrorLayer,
         request_id::RequestIdLayer,
+        security_headers::{SecurityHeaders, SecurityHeadersLayer},
         timeout::RequestTimeoutLayer,
         trace::{LogResponse, RecordRouteLayer, RequestSpan},
     },
-    routes::{health, warmup},
-    state::{AppState, Lifecycle, SchemaStatus},
+    routes::warmup::Warmup,
+    routes::{frontend, health, warmup},
+    state::{AppState, Lifecycle, SchemaStatus, Shared},
 };
 
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    edge: Edge,
     state: AppState,
     shutdown: CancellationToken,
 }
@@ -64,17 +69,19 @@ impl Application {
             .with_context(|| format!("cannot listen on {addr} (check HOST and PORT)"))?;
         let local_addr = listener.local_addr()?;
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             settings: Arc::new(settings),
             db,
             lifecycle: Arc::new(Lifecycle::new()),
-            schema: Arc::new(SchemaStatus::default()),
-            warmup: Arc::default(),
-        };
+            schema: SchemaStatus::default(),
+            warmup: Warmup::default(),
+        });
+        let edge = Edge::from_settings(&state.settings)?;
         let shutdown = CancellationToken::new();
         tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
         let router = router(state.clone());
         Ok(Application {
+            edge,
             listener,
             local_addr,
             router,
@@ -108,12 +115,13 @@ impl Application {
             listener,
             local_addr,
             router,
+            edge,
             state,
             shutdown,
         } = self;
         let server_settings = &state.settings.server;
         let stop_accepting = CancellationToken::new();
-        let service = with_layers(router, &server_settings.clone()).into_make_service();
+        let service = with_layers(router, &server_settings.clone(), &edge).into_make_service();
         let server = axum::serve(listener, service)
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
@@ -198,15 +206,18 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
 
 /// The routes. Every route records its matched path into the request span (see [`RecordRouteLayer`]).
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let mut api = Router::new()
         .route("/health", get(health::readiness))
         .route("/warmup", post(warmup::warmup))
         .fallback(api_not_found);
+    if let Some(cors) = cors(&state.settings) {
+        api = api.layer(cors);
+    }
     Router::new()
         .route("/health", get(health::liveness))
         .nest("/api", api)
         .route_layer(RecordRouteLayer)
-        .fallback(not_found)
+        .fallback(frontend::fallback)
         .with_state(state)
 }
 
@@ -217,6 +228,7 @@ pub fn router(state: AppState) -> Router {
 pub fn with_layers<S>(
     service: S,
     server: &ServerSettings,
+    edge: &Edge,
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
        + Clone
        + Send
@@ -247,33 +259,64 @@ where
                 .on_response(LogResponse)
                 .on_failure(()),
         )
+        .layer(SecurityHeadersLayer::new(edge.security.clone()))
         .layer(RequestTimeoutLayer::new(server.request_timeout))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer)
+        // axum's extractors also stop at 2 MiB, the ceiling of BODY_LIMIT_BYTES.
         .layer(RequestBodyLimitLayer::new(server.body_limit))
-        .layer(DefaultBodyLimit::max(server.body_limit))
         .service(service)
+}
+
+/// What the edge policy gives this process: the security headers (computed once, including the
+/// CSP hashes of the served index.html's inline scripts) and the HTTPS redirect.
+#[derive(Clone)]
+pub struct Edge {
+    security: Arc<SecurityHeaders>,
+}
+
+impl Edge {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Edge> {
+        let env = settings.env.as_str();
+        let index = settings.frontend_dir.join("index.html");
+        let script_hashes = match std::fs::read_to_string(&index) {
+            Ok(html) => edge_policy::csp::inline_script_hashes(&html)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", index.display()))?,
+            Err(_) => Vec::new(),
+        };
+        Ok(Edge {
+            security: Arc::new(SecurityHeaders::from_policy(
+                &settings.policy,
+                env,
+                &script_hashes,
+            )?),
+        })
+    }
+}
+
+/// CORS for the policy's frontend origins: exact origins, with credentials (the session cookie).
+/// None when the frontend is only ever served from the API's own origin.
+fn cors(settings: &Settings) -> Option<CorsLayer> {
+    let environment = settings.policy.environment(settings.env.as_str()).ok()?;
+    let origins: Vec<HeaderValue> = environment
+        .frontend_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 async fn api_not_found() -> ApiError {
     ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound
-}
-
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    tracing::error!(panic = %detail, "handler panicked");
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "an internal error occurred",
-    )
 }
 
 #[cfg(test)]
@@ -291,7 +334,9 @@ mod tests {
         server: &ServerSettings,
         path: &str,
     ) -> (StatusCode, serde_json::Value) {
-        let response = with_layers(router, server)
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        let edge = Edge::from_settings(&settings).unwrap();
+        let response = with_layers(router, server, &edge)
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
             .await
             .unwrap();

@@ -13,13 +13,29 @@ use sqlx::migrate::MigrateError;
 
 use crate::{config::Settings, db::Database, routes::warmup::Warmup};
 
+/// Cheap to clone (one reference count): axum clones the state for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub settings: Arc<Settings>,
     pub db: Database,
     pub lifecycle: Arc<Lifecycle>,
-    pub schema: Arc<SchemaStatus>,
-    pub warmup: Arc<Warmup>,
+    pub schema: SchemaStatus,
+    pub warmup: Warmup,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Arc<Lifecycle> {

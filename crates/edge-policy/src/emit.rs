@@ -53,6 +53,7 @@ impl Policy {
         script_hashes: &[String],
     ) -> Result<Vec<HeaderRule>, PolicyError> {
         let mut all = self.common_headers();
+        all.extend(self.document_headers());
         all.push(self.document_csp(env, script_hashes)?);
         // Static hosts serve only HTTPS, so HSTS is always right there.
         all.push(self.hsts());

@@ -73,14 +73,12 @@ impl Policy {
         Header::new("Strict-Transport-Security", value)
     }
 
-    /// The headers every class shares.
+    /// The headers every class carries.
     pub fn common_headers(&self) -> Vec<Header> {
         let h = &self.headers;
         let mut out = vec![
             Header::new("X-Content-Type-Options", &h.x_content_type_options),
             Header::new("Referrer-Policy", &h.referrer_policy),
-            Header::new("Permissions-Policy", &h.permissions_policy),
-            Header::new("Cross-Origin-Opener-Policy", &h.cross_origin_opener_policy),
             Header::new(
                 "Cross-Origin-Resource-Policy",
                 &h.cross_origin_resource_policy,
@@ -90,6 +88,15 @@ impl Policy {
             out.push(Header::new("X-Frame-Options", xfo));
         }
         out
+    }
+
+    /// The headers only documents (and the assets they load) carry.
+    pub fn document_headers(&self) -> Vec<Header> {
+        let d = &self.document_headers;
+        vec![
+            Header::new("Permissions-Policy", &d.permissions_policy),
+            Header::new("Cross-Origin-Opener-Policy", &d.cross_origin_opener_policy),
+        ]
     }
 
     /// The document CSP for `env`: the policy's directives, the inline-script hashes in
@@ -131,7 +138,8 @@ impl Policy {
         let mut out = self.common_headers();
         match class {
             ResponseClass::Document | ResponseClass::Asset => {
-                out.push(self.document_csp(env, script_hashes)?)
+                out.extend(self.document_headers());
+                out.push(self.document_csp(env, script_hashes)?);
             }
             ResponseClass::Api => out.push(Header::new(
                 "Content-Security-Policy",

@@ -33,6 +33,7 @@ pub const ONE_YEAR: u64 = 31_536_000;
 pub struct Policy {
     pub hsts: Hsts,
     pub headers: CommonHeaders,
+    pub document_headers: DocumentHeaders,
     pub csp: CspPolicies,
     pub cache: Cache,
     pub assets: Assets,
@@ -54,11 +55,16 @@ pub struct Hsts {
 pub struct CommonHeaders {
     pub x_content_type_options: String,
     pub referrer_policy: String,
-    pub permissions_policy: String,
-    pub cross_origin_opener_policy: String,
     pub cross_origin_resource_policy: String,
     #[serde(default)]
     pub x_frame_options: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentHeaders {
+    pub permissions_policy: String,
+    pub cross_origin_opener_policy: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,10 +243,13 @@ impl Policy {
                 Some(&h.x_content_type_options),
             ),
             ("headers.referrer_policy", Some(&h.referrer_policy)),
-            ("headers.permissions_policy", Some(&h.permissions_policy)),
             (
-                "headers.cross_origin_opener_policy",
-                Some(&h.cross_origin_opener_policy),
+                "document_headers.permissions_policy",
+                Some(&self.document_headers.permissions_policy),
+            ),
+            (
+                "document_headers.cross_origin_opener_policy",
+                Some(&self.document_headers.cross_origin_opener_policy),
             ),
             (
                 "headers.cross_origin_resource_policy",

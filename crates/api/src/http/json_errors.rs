@@ -13,6 +13,7 @@ use axum::{
     http::{header, Request, Response, StatusCode},
     BoxError,
 };
+use http_body_util::Either;
 use tower::{Layer, Service};
 
 use crate::{error::error_response, routes::health::PlainBody};
@@ -70,12 +71,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = ready!(self.project().inner.poll(cx))?;
-        // `Body::new` does not re-box a body that already is a `Body`.
-        Poll::Ready(Ok(into_json_error(response.map(Body::new))))
+        // The one place the stack's body becomes axum's `Body` (what `axum::serve` takes).
+        Poll::Ready(Ok(into_json_error(response).map(Body::new)))
     }
 }
 
-fn is_json(response: &Response<Body>) -> bool {
+fn is_json<B>(response: &Response<B>) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -83,13 +84,15 @@ fn is_json(response: &Response<Body>) -> bool {
         .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"))
 }
 
-fn into_json_error(response: Response<Body>) -> Response<Body> {
+/// Successes, JSON errors and deliberate plain bodies pass through untouched (no re-boxing);
+/// anything else gets the JSON error body.
+fn into_json_error<B>(response: Response<B>) -> Response<Either<B, Body>> {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || is_json(&response)
         || response.extensions().get::<PlainBody>().is_some()
     {
-        return response;
+        return response.map(Either::Left);
     }
     let (code, message) = describe(status);
     let (mut parts, _) = response.into_parts();
@@ -100,7 +103,7 @@ fn into_json_error(response: Response<Body>) -> Response<Body> {
         }
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, json.into_body())
+    Response::from_parts(parts, Either::Right(json.into_body()))
 }
 
 fn describe(status: StatusCode) -> (&'static str, &'static str) {
@@ -142,8 +145,8 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    async fn body_json(response: Response<Body>) -> serde_json::Value {
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+    async fn body_json(response: Response<Either<Body, Body>>) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(Body::new(response.into_body()), 1 << 16)
             .await
             .unwrap();
         serde_json::from_slice(&bytes).unwrap()

@@ -14,10 +14,10 @@ use std::{
 };
 
 use axum::{
-    body::{Body, Bytes, HttpBody},
+    body::Body,
     http::{Request, Response, StatusCode},
-    BoxError,
 };
+use http_body_util::Either;
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
@@ -53,10 +53,8 @@ pub struct RequestTimeout<S> {
 impl<S, B, ResBody> Service<Request<B>> for RequestTimeout<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<Body>;
+    type Response = Response<Either<ResBody, Body>>;
     type Error = S::Error;
     type Future = RequestTimeoutFuture<S::Future>;
 
@@ -88,15 +86,13 @@ pin_project_lite::pin_project! {
 impl<F, E, ResBody> Future for RequestTimeoutFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Body>, E>;
+    type Output = Result<Response<Either<ResBody, Body>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Poll::Ready(result) = this.inner.poll(cx) {
-            return Poll::Ready(result.map(|response| response.map(Body::new)));
+            return Poll::Ready(result.map(|response| response.map(Either::Left)));
         }
         if this.sleep.is_none() {
             // The handler is waiting: now the deadline matters. `arrived` is the first poll,
@@ -108,11 +104,12 @@ where
         let sleep = this.sleep.as_pin_mut().expect("armed above");
         if sleep.poll(cx).is_ready() {
             tracing::warn!(timeout_secs = this.timeout.as_secs(), "request timed out");
-            return Poll::Ready(Ok(error_response(
+            let response = error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
                 "the request took too long; retry shortly",
-            )));
+            );
+            return Poll::Ready(Ok(response.map(Either::Right)));
         }
         Poll::Pending
     }

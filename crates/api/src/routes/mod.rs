@@ -1,5 +1,7 @@
 //! HTTP handlers, one module per resource.
 
+/// Non-API paths: the policy's redirects, then the frontend.
+pub mod frontend;
 /// `GET|HEAD /health` (liveness) and `GET /api/health` (readiness).
 pub mod health;
 /// `POST /api/warmup`: single-flight warmup.

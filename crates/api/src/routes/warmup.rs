@@ -119,10 +119,10 @@ pub async fn warmup(State(state): State<AppState>) -> Response {
     let task = tokio::spawn({
         let state = state.clone();
         async move {
+            let run_state = state.clone();
             state
                 .warmup
-                .clone()
-                .run_or_join(arrived, |run| warm(state, run))
+                .run_or_join(arrived, |run| warm(run_state, run))
                 .await
         }
     });

@@ -5,6 +5,7 @@ mod helpers;
 
 mod config_errors;
 mod database_faults;
+mod edge;
 mod errors;
 mod health;
 mod shutdown;

@@ -1,0 +1,102 @@
+//! A panicking handler becomes a JSON 500; the panic message goes to the log, never to the client.
+//!
+//! tower-http's `CatchPanicLayer` does the same but boxes every response body (it must be able
+//! to return a different body type); this one returns `Either`, so successful responses pass
+//! through without an allocation.
+
+use std::{
+    any::Any,
+    future::Future,
+    panic::{catch_unwind, AssertUnwindSafe},
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use axum::{
+    body::Body,
+    http::{Request, Response, StatusCode},
+};
+use http_body_util::Either;
+use tower::{Layer, Service};
+
+use crate::error::error_response;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CatchPanicLayer;
+
+impl<S> Layer<S> for CatchPanicLayer {
+    type Service = CatchPanic<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        CatchPanic { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CatchPanic<S> {
+    inner: S,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for CatchPanic<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<Either<ResBody, Body>>;
+    type Error = S::Error;
+    type Future = CatchPanicFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(future) => CatchPanicFuture::Running { future },
+            Err(panic) => CatchPanicFuture::Panicked { panic: Some(panic) },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = CatchPanicProj]
+    pub enum CatchPanicFuture<F> {
+        Running { #[pin] future: F },
+        Panicked { panic: Option<Box<dyn Any + Send + 'static>> },
+    }
+}
+
+impl<F, E, ResBody> Future for CatchPanicFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<Either<ResBody, Body>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CatchPanicProj::Running { future } => {
+                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Ready(result)) => Poll::Ready(result.map(|r| r.map(Either::Left))),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(panic) => Poll::Ready(Ok(panic_response(panic).map(Either::Right))),
+                }
+            }
+            CatchPanicProj::Panicked { panic } => Poll::Ready(Ok(panic_response(
+                panic.take().expect("polled after completion"),
+            )
+            .map(Either::Right))),
+        }
+    }
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(panic = %detail, "handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred",
+    )
+}
