@@ -55,6 +55,7 @@ pub const VARIABLES: &[Variable] = &[
         default: "random per process in development",
         help: "session signing key, at least 32 bytes; required outside development",
     },
+    Variable { name: "SESSION_TTL_SECS", default: "43200 (12 h)", help: "how long a login lasts, 60 to 2592000" },
     Variable { name: "FRONTEND_DIR", default: "frontend/dist", help: "built frontend served for non-API paths" },
     Variable {
         name: "POLICY_FILE",
@@ -187,6 +188,7 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub secret: SecretString,
+    pub ttl: Duration,
     /// True when no secret was configured and a random one was made (development only).
     pub generated: bool,
 }
@@ -299,6 +301,13 @@ impl Settings {
             30_000,
         )?);
 
+        let session_ttl = Duration::from_secs(parse_number(
+            &get,
+            "SESSION_TTL_SECS",
+            12 * 3600,
+            60,
+            30 * 24 * 3600,
+        )?);
         let session = match get("SESSION_SECRET") {
             Some(secret) => {
                 // Never echo the secret, only its length.
@@ -318,11 +327,13 @@ impl Settings {
                 }
                 SessionSettings {
                     secret: SecretString::from(secret),
+                    ttl: session_ttl,
                     generated: false,
                 }
             }
             None if env.is_development() => SessionSettings {
                 secret: random_secret(),
+                ttl: session_ttl,
                 generated: true,
             },
             None => {

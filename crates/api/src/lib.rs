@@ -10,15 +10,19 @@ pub mod db;
 pub mod error;
 /// Layers every request passes through: request id, access log, JSON errors.
 pub mod http;
+/// Login rate limits per client address and per account.
+pub mod rate_limit;
 /// Handlers, one module per resource.
 pub mod routes;
+/// Signed, expiring session tokens in an HttpOnly cookie.
+pub mod session;
 /// `Application::build` binds the listener; `run_until_stopped` serves and drains on SIGTERM.
 pub mod startup;
 /// The shared state handed to handlers, and the process lifecycle (draining, schema).
 pub mod state;
 /// Logs: JSON in staging and production, readable in development.
 pub mod telemetry;
-/// Accounts.
+/// Accounts and password hashing.
 pub mod users;
 
 pub use config::Settings;

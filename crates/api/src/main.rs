@@ -23,6 +23,22 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit (e.g. as Render's preDeployCommand).
     Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account, or replace its password. The password is read from standard input
+    /// (never from the command line, where `ps` and shell history would keep it):
+    /// `printf '%s' "$PASSWORD" | api user add --email ada@example.com`.
+    Add {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
@@ -41,6 +57,35 @@ fn environment_help() -> String {
         "\nAn invalid value stops start-up with a message naming the variable (exit status 78).",
     );
     text
+}
+
+async fn add_user(settings: &Settings, email: &str) -> anyhow::Result<()> {
+    use std::io::Read;
+    let email = api::users::normalise_email(email).ok_or_else(|| {
+        anyhow::anyhow!("invalid --email: expected an address such as ada@example.com")
+    })?;
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&password);
+    let chars = password.chars().count();
+    if chars < api::users::MIN_PASSWORD_CHARS || chars > api::users::MAX_PASSWORD_CHARS {
+        anyhow::bail!(
+            "invalid password on standard input: {chars} characters; expected {} to {}",
+            api::users::MIN_PASSWORD_CHARS,
+            api::users::MAX_PASSWORD_CHARS
+        );
+    }
+    let db = Database::connect_lazy(&settings.database)?;
+    db.migrate().await?;
+    let secret = secrecy::SecretString::from(password.to_owned());
+    match api::users::upsert(&db, &email, &secret).await? {
+        api::users::Upserted::Created => println!("created {email}"),
+        api::users::Upserted::PasswordReplaced => println!("replaced the password of {email}"),
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -83,6 +128,7 @@ fn main() -> ExitCode {
                 }
                 Application::build(settings).await?.run_until_stopped().await
             }
+            Command::User { command: UserCommand::Add { email } } => add_user(&settings, &email).await,
             Command::Migrate => {
                 let db = Database::connect_lazy(&settings.database)?;
                 db.migrate().await?;

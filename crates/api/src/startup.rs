@@ -28,15 +28,19 @@ use crate::{
     error::ApiError,
     http::{
         catch_panic::CatchPanicLayer,
+        csrf,
         json_errors::JsonErrorLayer,
         request_id::RequestIdLayer,
         security_headers::{SecurityHeaders, SecurityHeadersLayer},
         timeout::RequestTimeoutLayer,
         trace::{LogResponse, RecordRouteLayer, RequestSpan},
     },
+    rate_limit::LoginLimits,
     routes::warmup::Warmup,
-    routes::{frontend, health, warmup},
+    routes::{auth, frontend, health, warmup},
+    session::Sessions,
     state::{AppState, Lifecycle, SchemaStatus, Shared},
+    users,
 };
 
 pub struct Application {
@@ -69,16 +73,29 @@ impl Application {
             .with_context(|| format!("cannot listen on {addr} (check HOST and PORT)"))?;
         let local_addr = listener.local_addr()?;
 
+        let environment = settings.policy.environment(settings.env.as_str())?;
+        let mut allowed_origins = vec![environment.api_origin.clone()];
+        allowed_origins.extend(environment.frontend_origins.iter().cloned());
+        let sessions = Sessions::new(
+            settings.session.secret.clone(),
+            settings.session.ttl,
+            !settings.env.is_development(),
+        );
         let state = AppState::new(Shared {
             settings: Arc::new(settings),
             db,
             lifecycle: Arc::new(Lifecycle::new()),
             schema: SchemaStatus::default(),
             warmup: Warmup::default(),
+            sessions,
+            login_limits: LoginLimits::default(),
+            allowed_origins,
         });
         let edge = Edge::from_settings(&state.settings)?;
         let shutdown = CancellationToken::new();
         tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
+        tokio::spawn(forget_idle_limits(state.clone(), shutdown.clone()));
+        tokio::task::spawn_blocking(users::prepare_dummy_hash);
         let router = router(state.clone());
         Ok(Application {
             edge,
@@ -121,7 +138,8 @@ impl Application {
         } = self;
         let server_settings = &state.settings.server;
         let stop_accepting = CancellationToken::new();
-        let service = with_layers(router, &server_settings.clone(), &edge).into_make_service();
+        let service = with_layers(router, &server_settings.clone(), &edge)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, service)
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
@@ -185,13 +203,44 @@ async fn stop_requested(handle: &CancellationToken) -> &'static str {
     }
 }
 
+/// Forgets idle rate-limit buckets every minute, so their memory stays bounded.
+async fn forget_idle_limits(state: AppState, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => state.login_limits.forget_idle(),
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Development only: (re)creates `demo@example.com` with a fresh random password and prints it
+/// to the terminal (stderr, never the log stream), so the README's run command leads straight to
+/// a working login.
+async fn create_demo_user(state: &AppState) {
+    use rand::distr::{Alphanumeric, SampleString};
+    let password = Alphanumeric.sample_string(&mut rand::rng(), 16);
+    let secret = secrecy::SecretString::from(password.clone());
+    match users::upsert(&state.db, DEMO_EMAIL, &secret).await {
+        Ok(_) => eprintln!("\n  Demo login (development only): {DEMO_EMAIL} / {password}\n"),
+        Err(e) => tracing::warn!(error = %e, "could not create the demo user"),
+    }
+}
+
+pub const DEMO_EMAIL: &str = "demo@example.com";
+
 /// Applies migrations in the background with capped exponential backoff, so a database that is
 /// down at start-up delays readiness, never liveness.
 async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(250);
     loop {
         match state.schema.ensure_applied(&state.db).await {
-            Ok(()) => return,
+            Ok(()) => {
+                if state.settings.env.is_development() {
+                    create_demo_user(&state).await;
+                }
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not apply migrations")
             }
@@ -209,7 +258,14 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new()
         .route("/health", get(health::readiness))
         .route("/warmup", post(warmup::warmup))
-        .fallback(api_not_found);
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .fallback(api_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::guard,
+        ));
     if let Some(cors) = cors(&state.settings) {
         api = api.layer(cors);
     }

@@ -11,7 +11,10 @@ use std::{
 use axum::extract::FromRef;
 use sqlx::migrate::MigrateError;
 
-use crate::{config::Settings, db::Database, routes::warmup::Warmup};
+use crate::{
+    config::Settings, db::Database, rate_limit::LoginLimits, routes::warmup::Warmup,
+    session::Sessions,
+};
 
 /// Cheap to clone (one reference count): axum clones the state for every request.
 #[derive(Clone)]
@@ -23,6 +26,10 @@ pub struct Shared {
     pub lifecycle: Arc<Lifecycle>,
     pub schema: SchemaStatus,
     pub warmup: Warmup,
+    pub sessions: Sessions,
+    pub login_limits: LoginLimits,
+    /// Origins a cookie-carrying unsafe request may come from: the API's and the frontends'.
+    pub allowed_origins: Vec<String>,
 }
 
 impl AppState {

@@ -2,6 +2,8 @@
 
 /// A panicking handler becomes a JSON 500.
 pub mod catch_panic;
+/// CSRF: unsafe methods with cookies must come from this site or the policy's origins.
+pub mod csrf;
 /// HTTP→HTTPS redirect, trusting `X-Forwarded-Proto` only where the policy says so.
 pub mod https_redirect;
 /// Turns every non-JSON error response (405, 413, timeouts) into the JSON error shape.

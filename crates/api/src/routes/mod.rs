@@ -1,5 +1,7 @@
 //! HTTP handlers, one module per resource.
 
+/// Login, logout, `/api/me`, and the `AuthUser` extractor.
+pub mod auth;
 /// Non-API paths: the policy's redirects, then the frontend.
 pub mod frontend;
 /// `GET|HEAD /health` (liveness) and `GET /api/health` (readiness).

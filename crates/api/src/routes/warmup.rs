@@ -170,7 +170,7 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
     let started_at = now_rfc3339();
     let db = &state.settings.database;
     let step_timeout = db.acquire_timeout + db.probe_timeout;
-    let mut steps = Vec::with_capacity(2);
+    let mut steps = Vec::with_capacity(3);
 
     steps.push(
         step("database.schema", step_timeout, async {
@@ -206,6 +206,17 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
                     Err("could not open database connections".to_owned())
                 }
             }
+        })
+        .await,
+    );
+
+    steps.push(
+        step("password.hasher", step_timeout, async {
+            // The first argon2 call maps its 19 MiB of working memory; pay that here, not in a login.
+            tokio::task::spawn_blocking(crate::users::prepare_dummy_hash)
+                .await
+                .map(|()| "argon2id ready".to_owned())
+                .map_err(|e| format!("could not prepare the hasher: {e}"))
         })
         .await,
     );

@@ -86,6 +86,7 @@ fn rand_u64() -> u64 {
 
 pub struct TestApp {
     pub address: String,
+    pub db: api::db::Database,
     pub client: reqwest::Client,
     pub shutdown: ShutdownHandle,
     pub server: JoinHandle<anyhow::Result<()>>,
@@ -136,6 +137,7 @@ impl TestConfig {
             .await
             .expect("build the application");
         let addr = app.local_addr();
+        let db = app.state().db.clone();
         let shutdown = app.shutdown_handle();
         let server = tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
@@ -145,6 +147,7 @@ impl TestConfig {
             .unwrap();
         TestApp {
             address: format!("http://{addr}"),
+            db,
             client,
             shutdown,
             server,
@@ -180,6 +183,41 @@ impl TestApp {
             .send()
             .await
             .expect("POST /api/warmup")
+    }
+
+    pub async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("POST /api/auth/login")
+    }
+
+    pub async fn post_logout(&self) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/auth/logout"))
+            .send()
+            .await
+            .expect("POST /api/auth/logout")
+    }
+
+    pub async fn get_me(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/me"))
+            .send()
+            .await
+            .expect("GET /api/me")
+    }
+
+    /// Creates an account directly in the database (after the schema is in place).
+    pub async fn add_user(&self, email: &str, password: &str) {
+        self.wait_for_readiness("pass", Duration::from_secs(10))
+            .await;
+        let secret = secrecy::SecretString::from(password.to_owned());
+        api::users::upsert(&self.db, email, &secret)
+            .await
+            .expect("create the test user");
     }
 
     /// Polls `/api/health` until it reports `status`, or panics after `within`.

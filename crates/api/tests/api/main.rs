@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod config_errors;
 mod database_faults;
 mod edge;

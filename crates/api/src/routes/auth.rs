@@ -1,0 +1,244 @@
+//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/me`, and the [`AuthUser`]
+//! extractor that any handler can take to require a session.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, State},
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{ApiError, ApiJson, ApiResult},
+    state::AppState,
+    users,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: SecretString,
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub user: UserView,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// One message for a wrong password and an unknown email, so the answer does not reveal which.
+const INVALID_CREDENTIALS: &str = "wrong email or password";
+
+#[tracing::instrument(name = "login", skip_all, fields(email = tracing::field::Empty))]
+pub async fn login(
+    State(state): State<AppState>,
+    parts: RequestMeta,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let email = users::normalise_email(&body.email).ok_or_else(|| {
+        ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            "expected an email address such as ada@example.com",
+        )
+    })?;
+    tracing::Span::current().record("email", email.as_str());
+    let password_len = secrecy::ExposeSecret::expose_secret(&body.password)
+        .chars()
+        .count();
+    if password_len == 0 || password_len > users::MAX_PASSWORD_CHARS {
+        return Err(ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_password",
+            format!(
+                "expected a password of 1 to {} characters",
+                users::MAX_PASSWORD_CHARS
+            ),
+        ));
+    }
+    if let Err(wait) = state.login_limits.check(parts.client, &email) {
+        let retry_after = wait.as_secs().max(1);
+        tracing::warn!(client = ?parts.client, retry_after, "login rate limited");
+        let mut response = ApiError::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many login attempts; retry in {retry_after} s"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return Ok(response);
+    }
+
+    let user = users::find_by_email(&state.db, &email)
+        .await
+        .map_err(ApiError::from_database)?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let valid = users::verify_password(body.password, stored).await?;
+    let Some(user) = user.filter(|_| valid) else {
+        tracing::info!("login refused");
+        return Err(ApiError::client(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            INVALID_CREDENTIALS,
+        ));
+    };
+
+    let (token, claims) = state.sessions.issue(user.id, &user.email);
+    tracing::info!(user_id = user.id, "logged in");
+    let mut response = Json(SessionView {
+        user: UserView {
+            id: user.id,
+            email: user.email,
+        },
+        expires_at: claims.exp,
+    })
+    .into_response();
+    let cookie =
+        HeaderValue::try_from(state.sessions.set_cookie(&token)).map_err(anyhow::Error::from)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+pub async fn logout(State(state): State<AppState>) -> ApiResult<Response> {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie =
+        HeaderValue::try_from(state.sessions.clear_cookie()).map_err(anyhow::Error::from)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+pub async fn me(user: AuthUser) -> Json<SessionView> {
+    Json(SessionView {
+        user: UserView {
+            id: user.id,
+            email: user.email,
+        },
+        expires_at: user.expires_at,
+    })
+}
+
+/// A verified session. Taking it as an argument makes a handler answer 401 without one.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub email: String,
+    pub expires_at: u64,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|cookies| state.sessions.token_from_cookies(cookies))
+            .ok_or(ApiError::Unauthorized)?;
+        let claims = state.sessions.verify(token).map_err(|e| {
+            tracing::debug!(error = %e, "session refused");
+            ApiError::Unauthorized
+        })?;
+        Ok(AuthUser {
+            id: claims.sub,
+            email: claims.email,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+/// Who is asking: the client address, from the trusted proxy's `X-Forwarded-For` when the
+/// policy says this environment sits behind one, else the TCP peer. Never from a header a client
+/// could set freely.
+pub struct RequestMeta {
+    pub client: Option<IpAddr>,
+}
+
+impl FromRequestParts<AppState> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let behind_proxy = state
+            .settings
+            .policy
+            .environment(state.settings.env.as_str())
+            .map(|e| e.trust_forwarded_proto)
+            .unwrap_or(false);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(RequestMeta {
+            client: client_address(&parts.headers, behind_proxy, peer),
+        })
+    }
+}
+
+/// The proxy appends the address it saw to `X-Forwarded-For`, so the right-most entry is the one
+/// a client cannot forge; anything the client sent stands to its left.
+pub fn client_address(
+    headers: &HeaderMap,
+    behind_proxy: bool,
+    peer: Option<IpAddr>,
+) -> Option<IpAddr> {
+    if !behind_proxy {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .next_back()
+        .or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_the_proxy_the_right_most_forwarded_address_counts() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        let peer = Some("10.0.0.1".parse().unwrap());
+        assert_eq!(
+            client_address(&headers, true, peer),
+            Some("203.0.113.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn without_a_trusted_proxy_the_header_is_ignored() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        let peer = Some("192.0.2.1".parse().unwrap());
+        assert_eq!(client_address(&headers, false, peer), peer);
+    }
+}
