@@ -71,7 +71,7 @@ async fn add_user(settings: &Settings, email: &str) -> anyhow::Result<()> {
         .map(|p| p.strip_suffix('\r').unwrap_or(p))
         .unwrap_or(&password);
     let chars = password.chars().count();
-    if chars < api::users::MIN_PASSWORD_CHARS || chars > api::users::MAX_PASSWORD_CHARS {
+    if !(api::users::MIN_PASSWORD_CHARS..=api::users::MAX_PASSWORD_CHARS).contains(&chars) {
         anyhow::bail!(
             "invalid password on standard input: {chars} characters; expected {} to {}",
             api::users::MIN_PASSWORD_CHARS,
