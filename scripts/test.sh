@@ -1,10 +1,40 @@
 #!/usr/bin/env bash
-# The project's one test command (README.md). Runs formatting and lint checks, then every test.
-# PostgreSQL tests run when TEST_DATABASE_URL names a database they may create databases next to;
-# without it they report that they were skipped.
+# The project's one test command (README.md): formatting and lints, the Rust tests (SQLite, and
+# PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the policy
+# drift check for every environment, Netlify's parsers over the emitted files, the frontend's unit
+# tests against the real API, and the end-to-end test in headless Chromium.
+# Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, and Chromium (.ci/run
+# installs all of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+step() { printf '\n== %s\n' "$*"; }
+
+step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests"
 cargo test --workspace --locked
+
+step "frontend build (vite, compression, edge-policy emit)"
+cargo build --locked -p api -p edge-policy
+npm --prefix frontend run build
+
+step "edge policy: emitted files and render.yaml agree, for every environment"
+for env in development staging production; do
+  dist=$(mktemp -d)
+  cp -r frontend/dist/. "$dist"
+  target/debug/edge-policy emit --env "$env" --dist "$dist" >/dev/null
+  target/debug/edge-policy check --env "$env" --dist "$dist" --render render.yaml
+  rm -rf "$dist"
+done
+
+step "Netlify's parsers over frontend/dist/_headers and _redirects"
+npm --prefix frontend run -s test:edge-files
+
+step "frontend unit tests (against the real API)"
+npm --prefix frontend test
+
+step "end to end in headless Chromium"
+npm --prefix frontend run -s test:e2e

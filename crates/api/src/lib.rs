@@ -20,6 +20,8 @@ pub mod session;
 pub mod startup;
 /// The shared state handed to handlers, and the process lifecycle (draining, schema).
 pub mod state;
+/// The built frontend, loaded into memory at start-up.
+pub mod static_files;
 /// Logs: JSON in staging and production, readable in development.
 pub mod telemetry;
 /// Accounts and password hashing.

@@ -40,6 +40,7 @@ use crate::{
     routes::{auth, frontend, health, warmup},
     session::Sessions,
     state::{AppState, Lifecycle, SchemaStatus, Shared},
+    static_files::StaticFiles,
     users,
 };
 
@@ -81,6 +82,17 @@ impl Application {
             settings.session.ttl,
             !settings.env.is_development(),
         );
+        let frontend = StaticFiles::load(&settings.frontend_dir).with_context(|| {
+            format!(
+                "invalid FRONTEND_DIR: cannot read {}",
+                settings.frontend_dir.display()
+            )
+        })?;
+        if frontend.is_empty() {
+            tracing::warn!(dir = %settings.frontend_dir.display(), "no frontend build found; / explains how to build it");
+        } else {
+            tracing::info!(dir = %settings.frontend_dir.display(), files = frontend.len(), "frontend loaded");
+        }
         let state = AppState::new(Shared {
             settings: Arc::new(settings),
             db,
@@ -90,6 +102,7 @@ impl Application {
             sessions,
             login_limits: LoginLimits::default(),
             allowed_origins,
+            frontend,
         });
         let edge = Edge::from_settings(&state.settings)?;
         let shutdown = CancellationToken::new();
@@ -261,6 +274,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/session", get(auth::session))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -30,6 +30,8 @@ pub struct Shared {
     pub login_limits: LoginLimits,
     /// Origins a cookie-carrying unsafe request may come from: the API's and the frontends'.
     pub allowed_origins: Vec<String>,
+    /// The built frontend, in memory.
+    pub frontend: crate::static_files::StaticFiles,
 }
 
 impl AppState {

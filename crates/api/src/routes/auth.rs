@@ -122,6 +122,25 @@ pub async fn logout(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(response)
 }
 
+/// `GET /api/session`: the session if there is one, else `{"session": null}` — always 200, so a
+/// page can ask on load without a 401 in the browser console.
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    let claims = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| state.sessions.token_from_cookies(cookies))
+        .and_then(|token| state.sessions.verify(token).ok());
+    let session = claims.map(|c| SessionView {
+        user: UserView {
+            id: c.sub,
+            email: c.email,
+        },
+        expires_at: c.exp,
+    });
+    Json(serde_json::json!({ "session": session }))
+}
+
 pub async fn me(user: AuthUser) -> Json<SessionView> {
     Json(SessionView {
         user: UserView {

@@ -1,0 +1,140 @@
+// The API client. Every call goes to VITE_API_BASE (empty: same origin) with credentials, so the
+// session cookie travels; every failure becomes an ApiError with the server's code and message.
+
+export interface User {
+  id: number;
+  email: string;
+}
+
+export interface Session {
+  user: User;
+  expiresAt: number;
+}
+
+export interface WarmupStep {
+  name: string;
+  durationMs: number;
+  result: "ok" | "error";
+  detail: string;
+}
+
+export interface WarmupReport {
+  served: "ran" | "joined" | "cached";
+  status: "warm" | "failed";
+  run: number;
+  durationMs: number;
+  steps: WarmupStep[];
+}
+
+export interface HealthCheck {
+  componentId?: string;
+  componentType: string;
+  observedValue?: number;
+  observedUnit?: string;
+  status: "pass" | "warn" | "fail";
+  time: string;
+  output?: string;
+}
+
+export interface HealthReport {
+  status: "pass" | "warn" | "fail";
+  version: string;
+  releaseId?: string;
+  serviceId: string;
+  instanceId: string;
+  notes?: string[];
+  checks: Record<string, HealthCheck[]>;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export type Fetch = typeof fetch;
+
+/** VITE_API_BASE without a trailing slash; empty means same origin. */
+export function apiBase(configured: string | undefined = import.meta.env.VITE_API_BASE): string {
+  return (configured ?? "").trim().replace(/\/+$/, "");
+}
+
+export function createClient(base: string = apiBase(), fetchImpl: Fetch = fetch.bind(globalThis)) {
+  async function request(method: string, path: string, body?: unknown): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetchImpl(`${base}${path}`, {
+        method,
+        credentials: "include",
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, "network", "cannot reach the API; check your connection and retry");
+    }
+    return response;
+  }
+
+  async function json<T>(response: Response, acceptStatus: (status: number) => boolean = (s) => s < 300): Promise<T> {
+    const type = response.headers.get("content-type") ?? "";
+    const parsed: unknown = type.includes("json") ? await response.json().catch(() => undefined) : undefined;
+    if (!acceptStatus(response.status)) {
+      const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(response.status, error?.code ?? "http_error", error?.message ?? `the API answered ${response.status}`);
+    }
+    if (parsed === undefined) {
+      throw new ApiError(response.status, "invalid_response", "the API answered without JSON");
+    }
+    return parsed as T;
+  }
+
+  return {
+    async login(email: string, password: string): Promise<Session> {
+      return json<Session>(await request("POST", "/api/auth/login", { email, password }));
+    },
+    async logout(): Promise<void> {
+      const response = await request("POST", "/api/auth/logout");
+      if (!response.ok) await json(response);
+    },
+    /** The current session, or null when there is none (`/api/session` answers 200 either way). */
+    async session(): Promise<Session | null> {
+      return (await json<{ session: Session | null }>(await request("GET", "/api/session"))).session;
+    },
+    /** The logged-in user; an ApiError 401 without a session. */
+    async me(): Promise<Session> {
+      return json<Session>(await request("GET", "/api/me"));
+    },
+    /** A failed warmup (503) still carries its report, so the steps can be shown. */
+    async warmup(): Promise<WarmupReport> {
+      const report = await json<WarmupReport>(await request("POST", "/api/warmup"), (s) => s < 300 || s === 503);
+      if (report.status !== "warm") {
+        const failed = report.steps.filter((s) => s.result !== "ok").map((s) => s.name);
+        throw Object.assign(new ApiError(503, "warmup_failed", `warmup failed: ${failed.join(", ")}`), { report });
+      }
+      return report;
+    },
+    /** Readiness; a `fail` report (503) is an error that still carries the report. */
+    async health(): Promise<HealthReport> {
+      const report = await json<HealthReport>(await request("GET", "/api/health"), (s) => s < 300 || s === 503);
+      if (report.status === "fail") {
+        throw Object.assign(new ApiError(503, "unhealthy", "the API reports itself unhealthy"), { report });
+      }
+      return report;
+    },
+  };
+}
+
+export type Client = ReturnType<typeof createClient>;
+
+/**
+ * Runs warmup and health at the same time (neither waits for the other) and reports each
+ * outcome on its own, so one failing never hides the other.
+ */
+export function warmupAndHealth(client: Client): [Promise<WarmupReport>, Promise<HealthReport>] {
+  return [client.warmup(), client.health()];
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's run command: builds the frontend (installing its npm packages on first use), then
+# serves it and the API on http://127.0.0.1:8080 with an SQLite database under ./data/.
+# In development a demo login is printed at start-up. Extra arguments go to `api`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d frontend/node_modules ] || npm --prefix frontend ci --no-audit --no-fund
+npm --prefix frontend run build
+exec cargo run --quiet -p api -- "$@"
