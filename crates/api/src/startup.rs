@@ -324,7 +324,7 @@ where
         .layer(JsonErrorLayer)
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(RequestSpan)
+                .make_span_with(RequestSpan::new(&edge.assets_prefix))
                 .on_request(())
                 .on_response(LogResponse)
                 .on_failure(()),
@@ -342,6 +342,7 @@ where
 #[derive(Clone)]
 pub struct Edge {
     security: Arc<SecurityHeaders>,
+    assets_prefix: String,
 }
 
 impl Edge {
@@ -354,6 +355,7 @@ impl Edge {
             Err(_) => Vec::new(),
         };
         Ok(Edge {
+            assets_prefix: settings.policy.assets.prefix.clone(),
             security: Arc::new(SecurityHeaders::from_policy(
                 &settings.policy,
                 env,

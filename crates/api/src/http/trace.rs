@@ -1,6 +1,7 @@
 //! Request spans and the access log: one `info` line per request with method, matched route,
 //! status, latency and request id. `/health` gets no span and no line: Render probes it every few
-//! seconds on every instance. Headers are never recorded, so `Authorization` and `Cookie` cannot
+//! seconds on every instance. Nor do the content-hashed assets: a page load fetches several, they
+//! never change, and a line each would bury the requests that matter. Headers are never recorded, so `Authorization` and `Cookie` cannot
 //! reach the log.
 
 use std::{
@@ -16,12 +17,25 @@ use tower::{Layer, Service};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RequestSpan;
+#[derive(Clone, Copy, Debug)]
+pub struct RequestSpan {
+    quiet_prefix: &'static str,
+}
+
+impl RequestSpan {
+    /// `quiet_prefix`: the assets prefix, whose requests are not logged.
+    pub fn new(quiet_prefix: &str) -> Self {
+        // One string for the life of the process, so the span maker stays `Copy`.
+        Self {
+            quiet_prefix: Box::leak(quiet_prefix.to_owned().into_boxed_str()),
+        }
+    }
+}
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
-        if request.uri().path() == "/health" {
+        let path = request.uri().path();
+        if path == "/health" || path.starts_with(self.quiet_prefix) {
             return Span::none();
         }
         let request_id = request

@@ -8,6 +8,7 @@ mod config_errors;
 mod database_faults;
 mod edge;
 mod errors;
+mod frontend;
 mod health;
 mod shutdown;
 mod warmup;

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Benchmark: the largest hashed asset of frontend/dist, served by the API from memory against
+# nginx (Debian nginx-light: one worker, sendfile, gzip_static, access log off, the same headers
+# the policy's _headers gives the file), in the same run, with `Accept-Encoding: gzip, br`.
+#
+# Both servers are pinned to CPU 0 (the API with a one-thread runtime, nginx with one worker),
+# wrk to CPU 1; rounds alternate so drift hits both. Prints figures and the median ratio, never
+# pass/fail (shared, noisy machine). The API serves the .br variant where nginx, which has no
+# brotli module in Debian, serves the .gz one: each serves its best precompressed file.
+#
+# Usage: bench/static.sh [ROUNDS] [SECONDS]   needs wrk and nginx-light (apt-get install wrk nginx-light)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+SECS=${2:-8}
+CONNS=${CONNS:-64}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+
+for tool in wrk nginx; do command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 1; }; done
+[ -f frontend/dist/index.html ] || { echo "build the frontend first: npm --prefix frontend run build" >&2; exit 1; }
+cargo build --release -q -p api
+
+dist=$(cd frontend/dist && pwd)
+asset=$(cd "$dist" && find assets -type f ! -name '*.br' ! -name '*.gz' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+echo "asset: /$asset ($(stat -c %s "$dist/$asset") bytes; br $(stat -c %s "$dist/$asset.br" 2>/dev/null || echo -), gz $(stat -c %s "$dist/$asset.gz" 2>/dev/null || echo -))"
+
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+API_PORT=18181 NGINX_PORT=18182
+
+# nginx gets the headers of both _headers rules that match the asset, as add_header lines.
+add_headers=$(awk '/^\// {rule=$1; next} /^  / && (rule == "/*" || rule == "/assets/*") {sub(/^  /, ""); i=index($0, ": "); printf "      add_header %s \"%s\" always;\n", substr($0, 1, i-1), substr($0, i+2)}' "$dist/_headers")
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  server_tokens off;
+  client_body_temp_path $work/body;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $dist;
+    location /assets/ {
+      gzip_static on;
+      etag on;
+$add_headers
+    }
+  }
+}
+CONF
+taskset -c "$SERVER_CPU" nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
+pids+=($!)
+(cd "$work" && APP_ENV=production PORT=$API_PORT HOST=127.0.0.1 LOG_FORMAT=json FRONTEND_DIR="$dist" \
+  SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/bench.db" \
+  TOKIO_WORKER_THREADS=1 exec taskset -c "$SERVER_CPU" "$OLDPWD/target/release/api" >"$work/api.log" 2>&1) &
+pids+=($!)
+
+for port in $API_PORT $NGINX_PORT; do
+  up=
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/$asset" && up=1 && break; sleep 0.1; done
+  [ -n "$up" ] || { echo "server on port $port did not start" >&2; cat "$work"/*.log >&2; exit 1; }
+done
+
+HDR=(-H "Accept-Encoding: gzip, br" -H "X-Forwarded-Proto: https")
+for port in $API_PORT $NGINX_PORT; do
+  printf "port %s: %s\n" "$port" "$(curl -s -o /dev/null -w '%{http_code} %{size_download} bytes, %{size_header} header bytes' "${HDR[@]}" "http://127.0.0.1:$port/$asset") $(curl -s -D- -o /dev/null "${HDR[@]}" "http://127.0.0.1:$port/$asset" | tr -d '\r' | awk -F': ' 'tolower($1)=="content-encoding"{print "encoding " $2}')"
+done
+
+rps() {
+  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${SECS}s" "${HDR[@]}" "http://127.0.0.1:$1/$asset" |
+    awk '/^Requests\/sec:/ {print $2}'
+}
+rps $API_PORT >/dev/null; rps $NGINX_PORT >/dev/null
+
+printf "%-6s %12s %12s %8s\n" round nginx_rps api_rps ratio
+ratios=()
+for r in $(seq 1 "$ROUNDS"); do
+  nginx_rps=$(rps $NGINX_PORT); api_rps=$(rps $API_PORT)
+  ratio=$(awk -v a="$api_rps" -v n="$nginx_rps" 'BEGIN {printf "%.3f", a / n}')
+  ratios+=("$ratio")
+  printf "%-6s %12.0f %12.0f %8s\n" "$r" "$nginx_rps" "$api_rps" "$ratio"
+done
+median=$(printf "%s\n" "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+echo "static ratio (API / nginx), median of $ROUNDS rounds: $median   (target >= 1.0)"
