@@ -75,7 +75,7 @@ function renderHealth(report: HealthReport | undefined): void {
     ? [
         ["Status", report.status],
         ["Version", report.version],
-        ["Release", report.releaseId ?? "unknown"],
+        ["Release", report.releaseId?.slice(0, 12) ?? "unknown"],
         ["Instance", report.instanceId],
         ["Database", db ? `${db.status}, ${db.observedValue ?? "?"} ${db.observedUnit ?? ""}`.trim() : "unknown"],
       ]
