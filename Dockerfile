@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+# Release Flow: the frontend built with Node, the binaries with Rust (dependencies cached by
+# cargo-chef), then a slim runtime that runs `api` as a non-root user. Render builds this file for
+# every API deploy (render.yaml); `docker build -t release-flow .` does the same locally.
+
+# Keep in step with rust-toolchain.toml (a test checks it).
+ARG RUST_VERSION=1.95.0
+ARG NODE_VERSION=20
+
+# --- frontend: vite build and precompressed variants (the edge files are emitted below) ---
+FROM node:${NODE_VERSION}-bookworm-slim AS frontend
+WORKDIR /src/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build:static && node scripts/compress.mjs dist
+
+# --- Rust: cargo-chef caches the dependency build in its own layer ---
+FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+# The commit /api/health reports when RENDER_GIT_COMMIT is not set (the build has no .git).
+ARG GIT_COMMIT=""
+ENV GIT_COMMIT=${GIT_COMMIT}
+RUN cargo build --release --locked -p api -p edge-policy
+# _headers/_redirects travel with the image's frontend, for anyone who copies dist to a static host.
+ARG APP_ENV=production
+COPY --from=frontend /src/frontend/dist frontend/dist
+RUN target/release/edge-policy emit --env "${APP_ENV}" --dist frontend/dist
+
+# --- runtime: the binary (migrations and the policy are embedded), the frontend, CA certificates ---
+FROM debian:bookworm-slim AS runtime
+# DL3008 (pin apt versions) is left as a warning: bookworm's security updates should flow in on rebuild.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin app \
+ && mkdir -p /app/data \
+ && chown app:app /app/data
+WORKDIR /app
+COPY --from=builder /src/target/release/api /app/api
+COPY --from=builder /src/frontend/dist /app/frontend/dist
+ENV APP_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=10000 \
+    FRONTEND_DIR=/app/frontend/dist
+USER 10001:10001
+EXPOSE 10000
+# Exec form: `api` is PID 1 and receives Render's SIGTERM itself, then drains.
+CMD ["/app/api", "serve"]

@@ -1,0 +1,243 @@
+//! The compliance checklist against the real application (every item passes) and against a
+//! deliberately broken local deployment, one defect at a time (that item, and only it, fails).
+
+use std::{path::PathBuf, time::Duration};
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use release_check::verify::{verify, Item, Options};
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "a long enough password";
+const SECRET: &str = "verify-secret-0123456789-abcdefghijklmnop";
+
+fn changelog() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../CHANGELOG.md"))
+}
+
+fn options(api: &str, expect_host: &str) -> Options {
+    Options {
+        api: api.to_owned(),
+        frontend: api.to_owned(),
+        instances: vec![],
+        email: Some(EMAIL.to_owned()),
+        password: Some(PASSWORD.to_owned()),
+        wait: Duration::from_secs(10),
+        forwarded_proto: true,
+        expect_host: Some(expect_host.to_owned()),
+        changelog: changelog(),
+    }
+}
+
+fn failed(items: &[Item]) -> Vec<&'static str> {
+    items.iter().filter(|i| !i.passed).map(|i| i.id).collect()
+}
+
+/// The real API in production mode serving a small frontend build, with an account.
+async fn real_app(dir: &std::path::Path) -> String {
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(
+        dist.join("index.html"),
+        "<!doctype html><html><head><script>var a = 1;</script></head><body></body></html>",
+    )
+    .unwrap();
+    let vars = [
+        ("APP_ENV", "production".to_owned()),
+        ("PORT", "0".to_owned()),
+        ("HOST", "127.0.0.1".to_owned()),
+        ("SESSION_SECRET", SECRET.to_owned()),
+        ("DATABASE_URL", format!("sqlite://{}/app.db", dir.display())),
+        ("FRONTEND_DIR", dist.display().to_string()),
+    ];
+    let settings =
+        api::Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    let app = api::Application::build(settings).await.unwrap();
+    let url = format!("http://{}", app.local_addr());
+    let db = app.state().db.clone();
+    let schema = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    schema.schema.ensure_applied(&db).await.unwrap();
+    api::users::upsert(
+        &db,
+        EMAIL,
+        &secrecy::SecretString::from(PASSWORD.to_owned()),
+    )
+    .await
+    .unwrap();
+    url
+}
+
+#[tokio::test]
+async fn every_item_passes_against_the_real_application_and_a_second_instance() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = real_app(a.path()).await;
+    let second = real_app(b.path()).await;
+    let mut options = options(&first, "release-flow-api.onrender.com");
+    options.instances = vec![second];
+
+    let items = verify(options).await;
+
+    assert_eq!(failed(&items), Vec::<&str>::new(), "{items:#?}");
+    assert_eq!(items.len(), 7);
+    let stateless = items.iter().find(|i| i.id == "stateless").unwrap();
+    assert!(
+        stateless.detail.contains("2 endpoint(s)"),
+        "{}",
+        stateless.detail
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_fail_the_login_item_and_say_how_to_pass_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = real_app(dir.path()).await;
+    let mut options = options(&url, "release-flow-api.onrender.com");
+    options.password = None;
+    let items = verify(options).await;
+    let login = items.iter().find(|i| i.id == "login-warmup").unwrap();
+    assert!(!login.passed);
+    assert!(login.detail.contains("RELEASE_CHECK_PASSWORD"));
+}
+
+/// One thing wrong with an otherwise compliant deployment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Defect {
+    None,
+    Health500,
+    NoHsts,
+    RedirectElsewhere,
+    AffinityCookie,
+    WarmupFailing,
+}
+
+const FAKE_HOST: &str = "app.example.com";
+
+async fn fake_deployment(defect: Defect) -> String {
+    let router = Router::new()
+        .route("/health", get(move || async move { if defect == Defect::Health500 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK } }))
+        .route("/api/health", get(|| async { Json(serde_json::json!({ "status": "pass", "version": "0.1.0", "instanceId": "fake-1", "checks": {} })) }))
+        .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<!doctype html><title>fake</title>") }))
+        .route(
+            "/api/auth/login",
+            post(|| async { ([(header::SET_COOKIE, "__Host-rf_session=fake-token; Path=/; HttpOnly; Secure; SameSite=Lax")], Json(serde_json::json!({ "user": { "id": 1, "email": EMAIL } }))) }),
+        )
+        .route(
+            "/api/warmup",
+            post(move || async move {
+                if defect == Defect::WarmupFailing {
+                    (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "failed", "steps": [] })))
+                } else {
+                    (StatusCode::OK, Json(serde_json::json!({ "status": "warm", "served": "ran", "steps": [] })))
+                }
+            }),
+        )
+        .route(
+            "/api/me",
+            get(|headers: HeaderMap| async move {
+                let ok = headers.get(header::COOKIE).and_then(|c| c.to_str().ok()).is_some_and(|c| c.contains("rf_session=fake-token"));
+                let status = if ok { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+                (status, Json(serde_json::json!({ "user": { "id": 1, "email": EMAIL } }))).into_response()
+            }),
+        )
+        .layer(middleware::from_fn(move |request: Request, next: Next| edge(defect, request, next)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+/// What a compliant edge does: redirect plain HTTP, add HSTS and the security headers.
+async fn edge(defect: Defect, request: Request, next: Next) -> Response {
+    let proto = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if proto == "http" && request.uri().path() != "/health" {
+        let host = if defect == Defect::RedirectElsewhere {
+            "evil.example"
+        } else {
+            FAKE_HOST
+        };
+        let location = format!(
+            "https://{host}{}",
+            request.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if defect != Defect::NoHsts && proto == "https" {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    if defect == Defect::AffinityCookie {
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("AWSALB=instance-7; Path=/"),
+        );
+    }
+    response
+}
+
+async fn failures_with(defect: Defect) -> Vec<&'static str> {
+    let url = fake_deployment(defect).await;
+    let mut options = options(&url, FAKE_HOST);
+    options.wait = Duration::ZERO;
+    failed(&verify(options).await)
+}
+
+#[tokio::test]
+async fn the_compliant_fake_passes_every_item() {
+    assert_eq!(failures_with(Defect::None).await, Vec::<&str>::new());
+}
+
+#[tokio::test]
+async fn a_failing_health_check_is_caught() {
+    assert_eq!(failures_with(Defect::Health500).await, ["health"]);
+}
+
+#[tokio::test]
+async fn missing_hsts_is_caught() {
+    assert_eq!(failures_with(Defect::NoHsts).await, ["https"]);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_caught() {
+    assert_eq!(failures_with(Defect::RedirectElsewhere).await, ["https"]);
+}
+
+#[tokio::test]
+async fn an_affinity_cookie_is_caught() {
+    assert_eq!(failures_with(Defect::AffinityCookie).await, ["stateless"]);
+}
+
+#[tokio::test]
+async fn a_failing_warmup_is_caught() {
+    assert_eq!(failures_with(Defect::WarmupFailing).await, ["login-warmup"]);
+}
