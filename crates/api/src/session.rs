@@ -27,6 +27,8 @@ pub struct Claims {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
+    #[error("no session cookie")]
+    Missing,
     #[error("malformed session token")]
     Malformed,
     #[error("session signature does not match")]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{ApiError, ApiJson, ApiResult},
+    session::{Claims, SessionError},
     state::AppState,
     users,
 };
@@ -125,13 +126,7 @@ pub async fn logout(State(state): State<AppState>) -> ApiResult<Response> {
 /// `GET /api/session`: the session if there is one, else `{"session": null}` — always 200, so a
 /// page can ask on load without a 401 in the browser console.
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
-    let claims = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|cookies| state.sessions.token_from_cookies(cookies))
-        .and_then(|token| state.sessions.verify(token).ok());
-    let session = claims.map(|c| SessionView {
+    let session = session_claims(&state, &headers).ok().map(|c| SessionView {
         user: UserView {
             id: c.sub,
             email: c.email,
@@ -183,6 +178,17 @@ impl FromRequestParts<AppState> for AuthUser {
             expires_at: claims.exp,
         })
     }
+}
+
+/// The verified claims of the session cookie in `headers`.
+fn session_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, SessionError> {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| state.sessions.token_from_cookies(cookies))
+        .ok_or(SessionError::Missing)?;
+    state.sessions.verify(token)
 }
 
 /// Who is asking: the client address, from the trusted proxy's `X-Forwarded-For` when the

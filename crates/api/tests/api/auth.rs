@@ -4,7 +4,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{
     backend_tests,
-    helpers::{spawn_app, Backend, TestConfig},
+    helpers::{session_cookie, spawn_app, Backend, TestConfig},
 };
 
 const EMAIL: &str = "ada@example.com";
@@ -117,13 +117,7 @@ async fn a_session_from_one_instance_is_accepted_by_another_with_the_same_secret
         .await;
     first.add_user(EMAIL, PASSWORD).await;
     let login = first.post_login(EMAIL, PASSWORD).await;
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&login);
 
     let on_second = reqwest::Client::new()
         .get(second.url("/api/me"))
@@ -147,13 +141,7 @@ async fn a_tampered_session_is_rejected() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user(EMAIL, PASSWORD).await;
     let login = app.post_login(EMAIL, PASSWORD).await;
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&login);
     let tampered = format!("{}A", cookie);
     let response = reqwest::Client::new()
         .get(app.url("/api/me"))

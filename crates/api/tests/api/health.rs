@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     backend_tests,
-    helpers::{black_hole, spawn_app, Backend, TestConfig},
+    helpers::{black_hole, spawn_app, spawn_app_with_unreachable_database, Backend, TestConfig},
 };
 
 backend_tests!(
@@ -112,16 +112,7 @@ async fn a_hung_database_fails_readiness_within_the_probe_timeout_and_leaves_liv
 
 #[tokio::test]
 async fn an_unreachable_database_fails_readiness_and_says_so() {
-    // Bind and drop a listener so the port is known to refuse connections.
-    let refused = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let app = TestConfig::new(Backend::Postgres)
-        .var("DATABASE_URL", format!("postgres://app@{refused}/app"))
-        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
-        .spawn()
-        .await;
+    let app = spawn_app_with_unreachable_database().await;
     let response = app.get_api_health().await;
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();

@@ -237,6 +237,34 @@ impl TestApp {
     }
 }
 
+/// `name=value` of the session cookie a login response set.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// An address where nothing listens: connections to it are refused at once.
+pub fn refusing_address() -> SocketAddr {
+    // Bind and drop a listener, so the port is known to be free.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The application configured with a PostgreSQL database that refuses connections, and short
+/// timeouts so a test sees the failure quickly.
+pub async fn spawn_app_with_unreachable_database() -> TestApp {
+    TestConfig::new(Backend::Postgres)
+        .var(
+            "DATABASE_URL",
+            format!("postgres://app@{}/app", refusing_address()),
+        )
+        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .spawn()
+        .await
+}
+
 /// A TCP listener that accepts connections and never answers: a hung database.
 pub async fn black_hole() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use crate::{
     backend_tests,
-    helpers::{spawn_app, Backend, TestConfig},
+    helpers::{spawn_app, spawn_app_with_unreachable_database, Backend, TestConfig},
 };
 
 backend_tests!(warmup_reports_each_step, concurrent_warmups_share_one_run);
@@ -77,15 +77,7 @@ async fn warmup_rejects_other_methods_with_json_and_allow() {
 
 #[tokio::test]
 async fn warmup_against_a_dead_database_fails_fast_and_is_not_cached() {
-    let refused = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let app = TestConfig::new(Backend::Postgres)
-        .var("DATABASE_URL", format!("postgres://app@{refused}/app"))
-        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "500")
-        .spawn()
-        .await;
+    let app = spawn_app_with_unreachable_database().await;
 
     let first = app.post_warmup().await;
     assert_eq!(first.status(), 503);
