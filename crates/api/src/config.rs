@@ -67,6 +67,11 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "RENDER_GIT_COMMIT", default: "the commit the binary was built from", help: "releaseId in /api/health" },
     Variable { name: "RENDER_SERVICE_NAME", default: "release-flow-api", help: "serviceId in /api/health" },
     Variable { name: "RENDER_INSTANCE_ID", default: "the hostname", help: "instanceId in /api/health" },
+    Variable {
+        name: "RENDER",
+        default: "unset (Render sets it to true)",
+        help: "set on Render: no demo login is created there, even in development",
+    },
 ];
 
 /// Where the application runs. Decides defaults and how strict validation is.
@@ -137,6 +142,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub release: ReleaseInfo,
     pub frontend_dir: PathBuf,
+    /// Local development only (development, and not on Render): create and print a demo login.
+    pub demo_login: bool,
     /// The edge policy, validated, with an entry for `env`.
     pub policy: std::sync::Arc<edge_policy::Policy>,
 }
@@ -402,6 +409,7 @@ impl Settings {
             log_format,
             release,
             frontend_dir,
+            demo_login: env.is_development() && get("RENDER").is_none(),
             policy: std::sync::Arc::new(policy),
         })
     }
@@ -619,6 +627,20 @@ mod tests {
         assert_eq!(
             error(&[("LOG_FORMAT", "xml")]),
             "invalid LOG_FORMAT: \"xml\" is not a format; expected pretty or json"
+        );
+    }
+
+    #[test]
+    fn the_demo_login_is_for_local_development_only() {
+        assert!(settings(&[]).unwrap().demo_login);
+        assert!(
+            !settings(&[("RENDER", "true")]).unwrap().demo_login,
+            "Render's Dev environment"
+        );
+        assert!(
+            !settings(&[("APP_ENV", "staging"), ("SESSION_SECRET", SECRET)])
+                .unwrap()
+                .demo_login
         );
     }
 

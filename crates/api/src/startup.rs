@@ -227,7 +227,8 @@ async fn forget_idle_limits(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Development only: (re)creates `demo@example.com` with a fresh random password and prints it
+/// Local development only (never on Render, whose Dev environment also runs `development` and
+/// whose logs are not a place for a password): (re)creates `demo@example.com` with a fresh random password and prints it
 /// to the terminal (stderr, never the log stream), so the README's run command leads straight to
 /// a working login.
 async fn create_demo_user(state: &AppState) {
@@ -249,7 +250,7 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     loop {
         match state.schema.ensure_applied(&state.db).await {
             Ok(()) => {
-                if state.settings.env.is_development() {
+                if state.settings.demo_login {
                     create_demo_user(&state).await;
                 }
                 return;
