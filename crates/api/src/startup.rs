@@ -1,10 +1,9 @@
 //! Building and running the application: bind first (so tests can ask for port 0), then serve
 //! until SIGTERM/SIGINT or [`ShutdownHandle::shutdown`], then drain within the deadline.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use std::convert::Infallible;
 
 use axum::{
     body::Body,
@@ -36,8 +35,7 @@ use crate::{
         trace::{LogResponse, RecordRouteLayer, RequestSpan},
     },
     rate_limit::LoginLimits,
-    routes::warmup::Warmup,
-    routes::{auth, frontend, health, warmup},
+    routes::{auth, frontend, health, warmup, warmup::Warmup},
     session::Sessions,
     state::{AppState, Lifecycle, SchemaStatus, Shared},
     static_files::StaticFiles,
@@ -151,7 +149,7 @@ impl Application {
         } = self;
         let server_settings = &state.settings.server;
         let stop_accepting = CancellationToken::new();
-        let service = with_layers(router, &server_settings.clone(), &edge)
+        let service = with_layers(router, server_settings, &edge)
             .into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, service)
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
