@@ -68,6 +68,11 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "RENDER_SERVICE_NAME", default: "release-flow-api", help: "serviceId in /api/health" },
     Variable { name: "RENDER_INSTANCE_ID", default: "the hostname", help: "instanceId in /api/health" },
     Variable {
+        name: "METRICS_TOKEN",
+        default: "unset: /metrics is off",
+        help: "bearer token for GET /metrics (Prometheus), at least 16 characters",
+    },
+    Variable {
         name: "RENDER",
         default: "unset (Render sets it to true)",
         help: "set on Render: no demo login is created there, even in development",
@@ -142,6 +147,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub release: ReleaseInfo,
     pub frontend_dir: PathBuf,
+    /// Bearer token for `/metrics`; `None` switches the endpoint off.
+    pub metrics_token: Option<SecretString>,
     /// Local development only (development, and not on Render): create and print a demo login.
     pub demo_login: bool,
     /// The edge policy, validated, with an entry for `env`.
@@ -378,6 +385,17 @@ impl Settings {
         let frontend_dir =
             PathBuf::from(get("FRONTEND_DIR").unwrap_or_else(|| "frontend/dist".to_owned()));
 
+        let metrics_token = match get("METRICS_TOKEN") {
+            Some(token) if token.len() < 16 => {
+                return Err(ConfigError::new(
+                    "METRICS_TOKEN",
+                    format!("it is {} characters long", token.len()),
+                    "at least 16 random characters, or unset to switch /metrics off",
+                ))
+            }
+            token => token.map(SecretString::from),
+        };
+
         let expected_policy = "a valid policy file (see docs/SECURITY_POLICY.md)";
         let policy = match get("POLICY_FILE") {
             None => edge_policy::Policy::from_toml(edge_policy::EMBEDDED_POLICY),
@@ -410,6 +428,7 @@ impl Settings {
             release,
             frontend_dir,
             demo_login: env.is_development() && get("RENDER").is_none(),
+            metrics_token,
             policy: std::sync::Arc::new(policy),
         })
     }
@@ -628,6 +647,12 @@ mod tests {
             error(&[("LOG_FORMAT", "xml")]),
             "invalid LOG_FORMAT: \"xml\" is not a format; expected pretty or json"
         );
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_rejected_without_echoing_it() {
+        let e = error(&[("METRICS_TOKEN", "abc123")]);
+        assert_eq!(e, "invalid METRICS_TOKEN: it is 6 characters long; expected at least 16 random characters, or unset to switch /metrics off");
     }
 
     #[test]

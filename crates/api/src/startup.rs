@@ -29,6 +29,7 @@ use crate::{
         catch_panic::CatchPanicLayer,
         csrf,
         json_errors::JsonErrorLayer,
+        metrics::{self, Metrics},
         request_id::RequestIdLayer,
         security_headers::{SecurityHeaders, SecurityHeadersLayer},
         timeout::RequestTimeoutLayer,
@@ -101,6 +102,7 @@ impl Application {
             login_limits: LoginLimits::default(),
             allowed_origins,
             frontend,
+            metrics: Arc::new(Metrics::new(ROUTES)),
         });
         let edge = Edge::from_settings(&state.settings)?;
         let shutdown = CancellationToken::new();
@@ -265,6 +267,18 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     }
 }
 
+/// Every route the router matches, as `MatchedPath` names them: the metrics table.
+const ROUTES: &[&str] = &[
+    "/health",
+    "/metrics",
+    "/api/health",
+    "/api/warmup",
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/api/me",
+    "/api/session",
+];
+
 /// The routes. Every route records its matched path into the request span (see [`RecordRouteLayer`]).
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new()
@@ -284,8 +298,9 @@ pub fn router(state: AppState) -> Router {
     }
     Router::new()
         .route("/health", get(health::liveness))
+        .route("/metrics", get(metrics::endpoint))
         .nest("/api", api)
-        .route_layer(RecordRouteLayer)
+        .route_layer(RecordRouteLayer::new(state.metrics.clone()))
         .fallback(frontend::fallback)
         .with_state(state)
 }

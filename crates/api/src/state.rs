@@ -32,6 +32,7 @@ pub struct Shared {
     pub allowed_origins: Vec<String>,
     /// The built frontend, in memory.
     pub frontend: crate::static_files::StaticFiles,
+    pub metrics: Arc<crate::http::metrics::Metrics>,
 }
 
 impl AppState {

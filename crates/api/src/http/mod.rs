@@ -8,6 +8,8 @@ pub mod csrf;
 pub mod https_redirect;
 /// Turns every non-JSON error response (405, 413, timeouts) into the JSON error shape.
 pub mod json_errors;
+/// Per-route request counts and latency histograms at `/metrics` (token-protected).
+pub mod metrics;
 /// `x-request-id`: kept when the client or proxy sent a sensible one, generated otherwise.
 pub mod request_id;
 /// The policy's security headers, per response class, added by one layer.

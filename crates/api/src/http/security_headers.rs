@@ -81,7 +81,7 @@ impl SecurityHeaders {
     }
 
     fn class_of_path(&self, path: &str) -> ResponseClass {
-        if path == "/health" || path == "/api" || path.starts_with("/api/") {
+        if path == "/health" || path == "/metrics" || path == "/api" || path.starts_with("/api/") {
             ResponseClass::Api
         } else if path.starts_with(&*self.assets_prefix) {
             ResponseClass::Asset

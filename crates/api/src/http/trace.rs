@@ -5,8 +5,11 @@
 //! reach the log.
 
 use std::{
-    task::{Context, Poll},
-    time::Duration,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{ready, Context, Poll},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -16,6 +19,8 @@ use axum::{
 use tower::{Layer, Service};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
+
+use super::metrics::Metrics;
 
 #[derive(Clone, Copy, Debug)]
 pub struct RequestSpan {
@@ -72,43 +77,90 @@ impl<B> OnResponse<B> for LogResponse {
     }
 }
 
-/// Records the matched route (`/api/health`, not the raw path) into the request span. Applied
-/// with `Router::route_layer`, where axum has already matched the route; the span is entered
-/// while the inner service is called.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RecordRouteLayer;
+/// Records the matched route (`/api/health`, not the raw path) into the request span, and the
+/// request's status and latency into [`Metrics`]. Applied with `Router::route_layer`, where axum
+/// has already matched the route; the span is entered while the inner service is called.
+#[derive(Clone)]
+pub struct RecordRouteLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl RecordRouteLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> Layer<S> for RecordRouteLayer {
     type Service = RecordRoute<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RecordRoute { inner }
+        RecordRoute {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RecordRoute<S> {
     inner: S,
+    metrics: Arc<Metrics>,
 }
 
-impl<S, B> Service<Request<B>> for RecordRoute<S>
+impl<S, B, ResBody> Service<Request<B>> for RecordRoute<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResBody>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = RecordRouteFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let mut slot = None;
         if let Some(route) = request.extensions().get::<MatchedPath>() {
             let span = Span::current();
             if !span.is_disabled() {
                 span.record("route", route.as_str());
             }
+            slot = self.metrics.slot(route.as_str(), request.method());
         }
-        self.inner.call(request)
+        RecordRouteFuture {
+            inner: self.inner.call(request),
+            metrics: slot.map(|slot| (self.metrics.clone(), slot)),
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct RecordRouteFuture<F> {
+        #[pin]
+        inner: F,
+        metrics: Option<(Arc<Metrics>, (usize, usize))>,
+        started: Instant,
+    }
+}
+
+impl<F, E, ResBody> Future for RecordRouteFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let (Ok(response), Some((metrics, slot))) = (&result, this.metrics.take()) {
+            metrics.record_at(
+                slot,
+                response.status(),
+                this.started.elapsed().as_secs_f64(),
+            );
+        }
+        Poll::Ready(result)
     }
 }

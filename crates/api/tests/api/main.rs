@@ -10,5 +10,6 @@ mod edge;
 mod errors;
 mod frontend;
 mod health;
+mod metrics;
 mod shutdown;
 mod warmup;
