@@ -95,7 +95,7 @@ impl Application {
         let state = AppState::new(Shared {
             settings: Arc::new(settings),
             db,
-            lifecycle: Arc::new(Lifecycle::new()),
+            lifecycle: Lifecycle::new(),
             schema: SchemaStatus::default(),
             warmup: Warmup::default(),
             sessions,
@@ -104,7 +104,7 @@ impl Application {
             frontend,
             metrics: Arc::new(Metrics::new(ROUTES)),
         });
-        let edge = Edge::from_settings(&state.settings)?;
+        let edge = Edge::new(&state.settings, &state.frontend)?;
         let shutdown = CancellationToken::new();
         tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
         tokio::spawn(forget_idle_limits(state.clone(), shutdown.clone()));
@@ -360,13 +360,15 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Edge> {
+    /// The CSP hashes come from the `index.html` that `frontend` serves, as loaded at start-up.
+    pub fn new(settings: &Settings, frontend: &StaticFiles) -> anyhow::Result<Edge> {
         let env = settings.env.as_str();
-        let index = settings.frontend_dir.join("index.html");
-        let script_hashes = match std::fs::read_to_string(&index) {
-            Ok(html) => edge_policy::csp::inline_script_hashes(&html)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", index.display()))?,
-            Err(_) => Vec::new(),
+        let script_hashes = match frontend.index_html() {
+            Some(html) => edge_policy::csp::inline_script_hashes(&String::from_utf8_lossy(html))
+                .map_err(|e| {
+                    anyhow::anyhow!("{}/index.html: {e}", settings.frontend_dir.display())
+                })?,
+            None => Vec::new(),
         };
         Ok(Edge {
             assets_prefix: settings.policy.assets.prefix.clone(),
@@ -421,7 +423,7 @@ mod tests {
         path: &str,
     ) -> (StatusCode, serde_json::Value) {
         let settings = Settings::from_lookup(|_| None).unwrap();
-        let edge = Edge::from_settings(&settings).unwrap();
+        let edge = Edge::new(&settings, &StaticFiles::default()).unwrap();
         let response = with_layers(router, server, &edge)
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
             .await

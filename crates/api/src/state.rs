@@ -8,7 +8,6 @@ use std::{
     time::Instant,
 };
 
-use axum::extract::FromRef;
 use sqlx::migrate::MigrateError;
 
 use crate::{
@@ -23,7 +22,7 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub settings: Arc<Settings>,
     pub db: Database,
-    pub lifecycle: Arc<Lifecycle>,
+    pub lifecycle: Lifecycle,
     pub schema: SchemaStatus,
     pub warmup: Warmup,
     pub sessions: Sessions,
@@ -45,12 +44,6 @@ impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
         &self.0
-    }
-}
-
-impl FromRef<AppState> for Arc<Lifecycle> {
-    fn from_ref(state: &AppState) -> Self {
-        state.lifecycle.clone()
     }
 }
 

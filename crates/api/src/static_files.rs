@@ -28,8 +28,6 @@ pub struct StaticFile {
 #[derive(Debug, Default)]
 pub struct StaticFiles {
     files: HashMap<String, StaticFile>,
-    /// Where the files came from, for the start-up log.
-    pub root: Option<PathBuf>,
 }
 
 /// Files a static host reads as configuration, never served.
@@ -101,10 +99,7 @@ impl StaticFiles {
                 },
             );
         }
-        Ok(StaticFiles {
-            files,
-            root: Some(dir.to_owned()),
-        })
+        Ok(StaticFiles { files })
     }
 
     pub fn len(&self) -> usize {
@@ -113,6 +108,11 @@ impl StaticFiles {
 
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+
+    /// The served `index.html`, whose inline scripts the CSP must hash.
+    pub fn index_html(&self) -> Option<&[u8]> {
+        self.files.get("/index.html").map(|f| f.identity.as_ref())
     }
 
     pub fn get(&self, path: &str) -> Option<&StaticFile> {

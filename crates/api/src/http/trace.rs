@@ -20,7 +20,7 @@ use tower::{Layer, Service};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
 
-use super::metrics::Metrics;
+use super::{metrics::Metrics, request_id::X_REQUEST_ID};
 
 #[derive(Clone, Copy, Debug)]
 pub struct RequestSpan {
@@ -45,7 +45,7 @@ impl<B> MakeSpan<B> for RequestSpan {
         }
         let request_id = request
             .headers()
-            .get("x-request-id")
+            .get(&X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         tracing::info_span!(

@@ -4,7 +4,6 @@
 //! assets) come from the policy layer around the router.
 
 use axum::{
-    body::Body,
     extract::State,
     http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{Html, IntoResponse, Response},
@@ -63,7 +62,6 @@ fn not_built(state: &AppState) -> Response {
          <p>Health: <a href=\"/api/health\">/api/health</a></p></body></html>"
     ))
     .into_response()
-    .map(Body::new)
 }
 
 /// The target of the first rule matching `path`: exact `from`, or `from` ending in `*` as a

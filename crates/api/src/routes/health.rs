@@ -1,7 +1,7 @@
 //! Health: liveness for Render's probe and readiness in the IETF health-check draft shape
 //! (draft-inadarei-api-health-check-06).
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use axum::{
     body::Body,
@@ -12,7 +12,7 @@ use axum::{
 use serde::Serialize;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
-use crate::state::{AppState, Lifecycle, Schema};
+use crate::state::{AppState, Schema};
 
 /// Marks a response whose non-JSON error body is deliberate (liveness), so the JSON-error layer
 /// leaves it alone.
@@ -24,8 +24,8 @@ static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// `GET|HEAD /health`: 200 `ok` while serving, 503 once draining. Touches nothing else, so a
 /// database blip can never make Render restart a healthy process.
-pub async fn liveness(State(lifecycle): State<Arc<Lifecycle>>) -> Response {
-    let (status, body) = if lifecycle.is_draining() {
+pub async fn liveness(State(state): State<AppState>) -> Response {
+    let (status, body) = if state.lifecycle.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
     } else {
         (StatusCode::OK, "ok\n")

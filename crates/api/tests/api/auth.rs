@@ -67,27 +67,10 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
 async fn session_answers_null_without_a_login_and_the_user_with_one() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user(EMAIL, PASSWORD).await;
-    let url = app.url("/api/session");
-    let before: serde_json::Value = app
-        .client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before = app.get_session().await;
     assert_eq!(before, serde_json::json!({ "session": null }));
     app.post_login(EMAIL, PASSWORD).await;
-    let after: serde_json::Value = app
-        .client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = app.get_session().await;
     assert_eq!(after["session"]["user"]["email"], EMAIL);
 }
 

@@ -202,6 +202,16 @@ impl TestApp {
             .expect("POST /api/auth/logout")
     }
 
+    pub async fn get_session(&self) -> serde_json::Value {
+        let response = self
+            .client
+            .get(self.url("/api/session"))
+            .send()
+            .await
+            .expect("GET /api/session");
+        response.json().await.expect("a JSON body")
+    }
+
     pub async fn get_me(&self) -> reqwest::Response {
         self.client
             .get(self.url("/api/me"))
