@@ -41,6 +41,11 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "REQUEST_TIMEOUT_SECS", default: "20", help: "a request still running after this gets a JSON 503" },
     Variable { name: "BODY_LIMIT_BYTES", default: "65536", help: "larger request bodies get a JSON 413" },
     Variable {
+        name: "HEADER_READ_TIMEOUT_SECS",
+        default: "30",
+        help: "a connection that has not sent a complete request head within this is closed (also idle keep-alive)",
+    },
+    Variable {
         name: "SHUTDOWN_TIMEOUT_SECS",
         default: "25",
         help: "after SIGTERM, the process exits within this, even if clients hold connections",
@@ -161,6 +166,8 @@ pub struct ServerSettings {
     pub port: u16,
     pub request_timeout: Duration,
     pub body_limit: usize,
+    /// Bounds both a slow request head and an idle keep-alive connection (one hyper timer).
+    pub header_read_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub drain: Duration,
 }
@@ -257,6 +264,8 @@ impl Settings {
             Duration::from_secs(parse_number(&get, "REQUEST_TIMEOUT_SECS", 20, 1, 3600)?);
         let body_limit =
             parse_number::<usize>(&get, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 2 * 1024 * 1024)?;
+        let header_read_timeout =
+            Duration::from_secs(parse_number(&get, "HEADER_READ_TIMEOUT_SECS", 30, 1, 600)?);
         let shutdown_timeout =
             Duration::from_secs(parse_number(&get, "SHUTDOWN_TIMEOUT_SECS", 25, 1, 300)?);
         let default_drain = if env.is_development() { 0 } else { 3 };
@@ -413,6 +422,7 @@ impl Settings {
                 port,
                 request_timeout,
                 body_limit,
+                header_read_timeout,
                 shutdown_timeout,
                 drain,
             },

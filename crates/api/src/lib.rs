@@ -14,6 +14,8 @@ pub mod http;
 pub mod rate_limit;
 /// Handlers, one module per resource.
 pub mod routes;
+/// The accept loop: hyper's header-read timeout, graceful connection shutdown.
+pub mod server;
 /// Signed, expiring session tokens in an HttpOnly cookie.
 pub mod session;
 /// `Application::build` binds the listener; `run_until_stopped` serves and drains on SIGTERM.

@@ -9,7 +9,7 @@ use axum::{
     body::Body,
     http::{header, HeaderValue, Method, Request, Response, StatusCode},
     routing::{get, post},
-    Router, ServiceExt as _,
+    Router,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,7 @@ use crate::{
     },
     rate_limit::LoginLimits,
     routes::{auth, frontend, health, warmup, warmup::Warmup},
+    server::{self, ConnectionLimits},
     session::Sessions,
     state::{AppState, Lifecycle, SchemaStatus, Shared},
     static_files::StaticFiles,
@@ -151,16 +152,21 @@ impl Application {
         } = self;
         let server_settings = &state.settings.server;
         let stop_accepting = CancellationToken::new();
-        let service = with_layers(router, server_settings, &edge)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, service)
-            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-        let mut server = tokio::spawn(async move { server.await });
+        let service = with_layers(router, server_settings, &edge);
+        let limits = ConnectionLimits {
+            header_read_timeout: server_settings.header_read_timeout,
+        };
+        let mut server = tokio::spawn(server::serve(
+            listener,
+            service,
+            limits,
+            stop_accepting.clone(),
+        ));
         tracing::info!(address = %local_addr, env = state.settings.env.as_str(), "listening");
 
         tokio::select! {
             result = &mut server => {
-                result.context("server task failed")?.context("server failed")?;
+                result.context("server task failed")?;
                 return Ok(());
             }
             signal = stop_requested(&shutdown) => tracing::info!(signal, "shutdown requested; draining"),
@@ -172,9 +178,7 @@ impl Application {
         stop_accepting.cancel();
 
         match tokio::time::timeout_at(deadline, &mut server).await {
-            Ok(result) => result
-                .context("server task failed")?
-                .context("server failed")?,
+            Ok(result) => result.context("server task failed")?,
             Err(_) => {
                 tracing::warn!(
                     timeout_secs = server_settings.shutdown_timeout.as_secs(),

@@ -135,6 +135,9 @@ async fn start_instance(
     }
 }
 
+/// nginx as Render's router: pooled upstream connections, closed when idle for 20 s, before the
+/// API's own idle limit (`HEADER_READ_TIMEOUT_SECS`, 30 s) so nginx never reuses a connection
+/// the API is closing.
 fn nginx_conf(work: &Path, listen: u16, ports: &[u16]) -> String {
     let servers: String = ports
         .iter()
@@ -144,7 +147,7 @@ fn nginx_conf(work: &Path, listen: u16, ports: &[u16]) -> String {
         "worker_processes 1;\ndaemon off;\npid {pid};\nerror_log {work}/nginx-error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {work}/body;\n  proxy_temp_path {work}/proxy;\n\
-           upstream api {{\n{servers}    keepalive 64;\n  }}\n\
+           upstream api {{\n{servers}    keepalive 64;\n    keepalive_timeout 20s;\n  }}\n\
            server {{\n    listen 127.0.0.1:{listen};\n    location / {{\n      proxy_pass http://api;\n\
                proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
                proxy_set_header X-Forwarded-Proto https;\n      proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n",

@@ -142,7 +142,7 @@ async fn no_path_reaches_a_file_outside_the_build() {
         "/assets/%2e%2e%5c%2e%2e%5csecret.txt",
         "/_headers",
     ] {
-        let (status, body) = raw_get(&app, path).await;
+        let (status, body) = app.raw_get(path).await;
         assert!(
             !body.contains("outside the build"),
             "{path} leaked the file"
@@ -153,27 +153,6 @@ async fn no_path_reaches_a_file_outside_the_build() {
             "{path}: {status}"
         );
     }
-}
-
-async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = app.address.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
 }
 
 #[tokio::test]

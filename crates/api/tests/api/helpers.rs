@@ -157,6 +157,42 @@ impl TestConfig {
 }
 
 impl TestApp {
+    /// Bytes as a client wrote them, no HTTP library in between; reads until the server closes.
+    /// Returns the status (0 if the server answered nothing) and the whole response as text.
+    pub async fn raw_request(&self, request: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.socket_addr())
+            .await
+            .unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut response = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+            .await
+            .expect("the server closed the connection");
+        // A reset after the answer (the server closing with unread input) still leaves the answer.
+        if let Err(e) = read {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+        }
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+
+    pub async fn raw_get(&self, path: &str) -> (u16, String) {
+        self.raw_request(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+    }
+
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.address.trim_start_matches("http://").parse().unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

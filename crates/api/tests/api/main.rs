@@ -5,11 +5,13 @@ mod helpers;
 
 mod auth;
 mod config_errors;
+mod connections;
 mod database_faults;
 mod edge;
 mod errors;
 mod frontend;
 mod health;
+mod hostile_input;
 mod metrics;
 mod shutdown;
 mod warmup;

@@ -159,6 +159,36 @@ async fn a_client_holding_a_connection_cannot_delay_exit_past_the_timeout() {
 }
 
 #[tokio::test]
+async fn a_stalled_client_is_cut_off_by_the_header_timeout_well_before_the_deadline() {
+    let mut api = start_api(&[
+        ("SHUTDOWN_TIMEOUT_SECS", "20".into()),
+        ("HEADER_READ_TIMEOUT_SECS", "1".into()),
+    ])
+    .await;
+    let mut stalled = tokio::net::TcpStream::connect(api.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+
+    let signalled = Instant::now();
+    sigterm(&api.child);
+    let status = tokio::time::timeout(Duration::from_secs(10), api.child.wait())
+        .await
+        .expect("exited in time")
+        .unwrap();
+
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        signalled.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn the_shutdown_handle_drains_like_sigterm() {
     let app = TestConfig::new(Backend::Sqlite)
         .var("SHUTDOWN_DRAIN_SECS", "1")
