@@ -72,14 +72,17 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// Every error response: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
+    /// Stable, machine-readable: `not_found`, `invalid_body`, `rate_limited`, ...
     pub code: &'a str,
+    /// For a person: what went wrong and what to change.
     pub message: &'a str,
 }
 

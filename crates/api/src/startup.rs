@@ -36,7 +36,7 @@ use crate::{
         trace::{LogResponse, RecordRouteLayer, RequestSpan},
     },
     rate_limit::LoginLimits,
-    routes::{auth, frontend, health, warmup, warmup::Warmup},
+    routes::{auth, frontend, health, openapi, warmup, warmup::Warmup},
     server::{self, ConnectionLimits},
     session::Sessions,
     state::{AppState, Lifecycle, SchemaStatus, Shared},
@@ -272,7 +272,7 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Every route the router matches, as `MatchedPath` names them: the metrics table.
-const ROUTES: &[&str] = &[
+pub const ROUTES: &[&str] = &[
     "/health",
     "/metrics",
     "/api/health",
@@ -281,6 +281,7 @@ const ROUTES: &[&str] = &[
     "/api/auth/logout",
     "/api/me",
     "/api/session",
+    "/api/openapi.json",
 ];
 
 /// The routes. Every route records its matched path into the request span (see [`RecordRouteLayer`]).
@@ -292,6 +293,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/session", get(auth::session))
+        .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -13,26 +13,28 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    error::{ApiError, ApiJson, ApiResult},
+    error::{ApiError, ApiJson, ApiResult, ErrorBody},
     session::{Claims, SessionError},
     state::AppState,
     users,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(format = Email, example = "ada@example.com")]
     pub email: String,
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 1024)]
     pub password: SecretString,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: i64,
     pub email: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub user: UserView,
@@ -40,9 +42,35 @@ pub struct SessionView {
     pub expires_at: u64,
 }
 
+/// `GET /api/session`: the session, or `null` without one.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionState {
+    pub session: Option<SessionView>,
+}
+
 /// One message for a wrong password and an unknown email, so the answer does not reveal which.
 const INVALID_CREDENTIALS: &str = "wrong email or password";
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    summary = "Log in: sets the session cookie",
+    request_body(content = LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Logged in; `Set-Cookie` carries the signed session", body = SessionView,
+            headers(("set-cookie" = String, description = "The HttpOnly, Secure (outside development) session cookie"))),
+        (status = 400, description = "`malformed_json`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: wrong email or password (the same answer for both)", body = ErrorBody),
+        (status = 403, description = "`cross_site_request`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: above BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `invalid_email` or `invalid_password`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`database_unavailable`: retry shortly", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "login", skip_all, fields(email = tracing::field::Empty))]
 pub async fn login(
     State(state): State<AppState>,
@@ -115,6 +143,16 @@ pub async fn login(
     Ok(response)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    summary = "Log out: clears the session cookie",
+    responses(
+        (status = 204, description = "The cookie is cleared (sessions are stateless: the token itself stays valid until it expires)"),
+        (status = 403, description = "`cross_site_request`", body = ErrorBody),
+    )
+)]
 pub async fn logout(State(state): State<AppState>) -> ApiResult<Response> {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let cookie =
@@ -125,7 +163,14 @@ pub async fn logout(State(state): State<AppState>) -> ApiResult<Response> {
 
 /// `GET /api/session`: the session if there is one, else `{"session": null}` — always 200, so a
 /// page can ask on load without a 401 in the browser console.
-pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "auth",
+    summary = "The current session, or null",
+    responses((status = 200, description = "Always 200", body = SessionState))
+)]
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<SessionState> {
     let session = session_claims(&state, &headers).ok().map(|c| SessionView {
         user: UserView {
             id: c.sub,
@@ -133,9 +178,19 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<
         },
         expires_at: c.exp,
     });
-    Json(serde_json::json!({ "session": session }))
+    Json(SessionState { session })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "auth",
+    summary = "The logged-in user",
+    responses(
+        (status = 200, description = "The session's user", body = SessionView),
+        (status = 401, description = "`unauthorized`: no valid session", body = ErrorBody),
+    )
+)]
 pub async fn me(user: AuthUser) -> Json<SessionView> {
     Json(SessionView {
         user: UserView {

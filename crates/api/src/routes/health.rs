@@ -24,6 +24,16 @@ static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// `GET|HEAD /health`: 200 `ok` while serving, 503 once draining. Touches nothing else, so a
 /// database blip can never make Render restart a healthy process.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    summary = "Liveness (Render's health check)",
+    responses(
+        (status = 200, description = "Serving", body = String, content_type = "text/plain", example = "ok\n"),
+        (status = 503, description = "Draining after SIGTERM", body = String, content_type = "text/plain", example = "draining\n"),
+    )
+)]
 pub async fn liveness(State(state): State<AppState>) -> Response {
     let (status, body) = if state.lifecycle.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
@@ -42,7 +52,7 @@ pub async fn liveness(State(state): State<AppState>) -> Response {
     response
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -50,7 +60,7 @@ pub enum Status {
     Fail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
     pub status: Status,
@@ -65,7 +75,7 @@ pub struct HealthReport {
     pub checks: Checks,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Checks {
     #[serde(rename = "database:responseTime")]
     pub database_response_time: [Check; 1],
@@ -74,7 +84,7 @@ pub struct Checks {
     pub uptime: [Check; 1],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +95,7 @@ pub struct Check {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_unit: Option<&'static str>,
     pub status: Status,
+    #[schema(format = DateTime)]
     pub time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
@@ -92,6 +103,16 @@ pub struct Check {
 
 /// `GET /api/health`: readiness. The database probe is bounded by `HEALTH_DB_TIMEOUT_MS`, so a
 /// dead or hung database answers `fail` + 503 quickly. Slower than half the timeout is `warn`.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "health",
+    summary = "Readiness, in the health+json shape",
+    responses(
+        (status = 200, description = "`pass` or `warn`", body = HealthReport, content_type = "application/health+json"),
+        (status = 503, description = "`fail`: the database is unreachable, slow past the probe timeout, or its schema is not applied", body = HealthReport, content_type = "application/health+json"),
+    )
+)]
 pub async fn readiness(State(state): State<AppState>) -> Response {
     let report = HealthReport::gather(&state).await;
     let status = if report.status == Status::Fail {

@@ -6,5 +6,7 @@ pub mod auth;
 pub mod frontend;
 /// `GET|HEAD /health` (liveness) and `GET /api/health` (readiness).
 pub mod health;
+/// `GET /api/openapi.json`: the OpenAPI document, generated from the handlers.
+pub mod openapi;
 /// `POST /api/warmup`: single-flight warmup.
 pub mod warmup;

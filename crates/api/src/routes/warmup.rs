@@ -23,6 +23,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     db::HOT_STATEMENTS,
+    error::ErrorBody,
     routes::health::now_rfc3339,
     state::{AppState, Schema},
 };
@@ -33,28 +34,31 @@ pub struct Warmup {
     runs: AtomicU64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WarmupReport {
     pub status: WarmupStatus,
     /// Which run of this process produced the report (1 for the first).
     pub run: u64,
+    #[schema(format = DateTime)]
     pub started_at: String,
+    #[schema(format = DateTime)]
     pub finished_at: String,
     pub duration_ms: f64,
     pub steps: Vec<Step>,
     #[serde(skip)]
+    #[schema(ignore)]
     finished: Option<Instant>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WarmupStatus {
     Warm,
     Failed,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub name: &'static str,
@@ -63,7 +67,7 @@ pub struct Step {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepResult {
     Ok,
@@ -71,7 +75,7 @@ pub enum StepResult {
 }
 
 /// How a call was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Served {
     /// This call ran the warmup.
@@ -82,8 +86,9 @@ pub enum Served {
     Cached,
 }
 
-#[derive(Serialize)]
-struct WarmupResponse<'a> {
+/// The report, how this call was served, and an error when a step failed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WarmupResponse<'a> {
     served: Served,
     #[serde(flatten)]
     report: &'a WarmupReport,
@@ -113,6 +118,17 @@ impl Warmup {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/warmup",
+    tag = "health",
+    summary = "Warm the instance (single flight, idempotent)",
+    responses(
+        (status = 200, description = "Warm: this call ran the warmup, joined a run in progress, or found the instance warm", body = WarmupResponse),
+        (status = 503, description = "A step failed; the next call runs again", body = WarmupResponse),
+        (status = 403, description = "A cross-site browser request carrying cookies", body = ErrorBody),
+    )
+)]
 pub async fn warmup(State(state): State<AppState>) -> Response {
     let arrived = Instant::now();
     // Spawned so that a client hanging up cannot cancel a run other callers are waiting on.

@@ -64,3 +64,31 @@ async fn a_request_id_sent_by_the_proxy_is_echoed() {
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "edge-7f3a");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_lists_every_api_operation() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    for (path, method) in [
+        ("/health", "get"),
+        ("/api/health", "get"),
+        ("/api/warmup", "post"),
+        ("/api/auth/login", "post"),
+        ("/api/auth/logout", "post"),
+        ("/api/me", "get"),
+        ("/api/session", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}

@@ -1,0 +1,90 @@
+//! `GET /api/openapi.json`: the API's OpenAPI 3.1 document, generated from the handlers'
+//! `#[utoipa::path]` annotations and the response types themselves, so it cannot drift from them.
+//! Serialised once, on first request.
+
+use std::sync::LazyLock;
+
+use axum::{
+    http::{header, HeaderValue},
+    response::IntoResponse,
+};
+use utoipa::OpenApi;
+
+use crate::{
+    error::{ErrorBody, ErrorDetail},
+    routes::{auth, health, warmup},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Release Flow API",
+        description = "Health, warmup and stateless sessions. Every error is `{\"error\": {\"code\", \"message\"}}`; \
+                       every method a path does not list is a JSON 405. `/metrics` (Prometheus, behind METRICS_TOKEN) \
+                       is operational, not part of this API.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        health::liveness,
+        health::readiness,
+        warmup::warmup,
+        auth::login,
+        auth::logout,
+        auth::session,
+        auth::me,
+        document,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags(
+        (name = "health", description = "Liveness, readiness and warmup"),
+        (name = "auth", description = "Login with a signed, expiring session cookie"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serialises")
+});
+
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json"))
+)]
+pub async fn document() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        DOCUMENT.as_str(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_but_metrics_is_documented() {
+        let doc = ApiDoc::openapi();
+        for route in crate::startup::ROUTES {
+            if *route == "/metrics" {
+                continue;
+            }
+            assert!(
+                doc.paths.paths.contains_key(*route),
+                "{route} is not in the OpenAPI document"
+            );
+        }
+        assert_eq!(doc.paths.paths.len(), crate::startup::ROUTES.len() - 1);
+    }
+}
