@@ -156,3 +156,35 @@ fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
 
 /// Statements every request path depends on, prepared on each connection by warmup.
 pub const HOT_STATEMENTS: &[&str] = &[PING, crate::users::FIND_BY_EMAIL];
+
+/// What is wrong with the database's storage, when `err` says the disk is full, the database is
+/// read-only, or its files cannot be opened or written: a fault of the machine, not of the request
+/// or of the code, so requests get a 503 and the CLI says what to fix. SQLite reports it in its
+/// result code (the low byte of the extended code), PostgreSQL in the SQLSTATE.
+pub fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
+    let code = err.as_database_error()?.code()?;
+    if let Ok(extended) = code.parse::<u32>() {
+        return match extended & 0xff {
+            13 => Some("the disk holding the SQLite database is full"),
+            8 => Some("the SQLite database is read-only"),
+            14 => Some("the SQLite database file cannot be opened (a read-only or missing folder, or no space for its journal)"),
+            10 => Some("the disk holding the SQLite database failed a write (full or read-only?)"),
+            _ => None,
+        };
+    }
+    match code.as_ref() {
+        "53100" => Some("the PostgreSQL server's disk is full"),
+        "25006" => Some(
+            "the PostgreSQL database is read-only (a standby, or default_transaction_read_only)",
+        ),
+        c if c.starts_with("53") => Some("the PostgreSQL server is out of resources"),
+        _ => None,
+    }
+}
+
+/// [`storage_fault`] anywhere in an error chain (a CLI command's error, or a migration's, whose
+/// `sqlx::Error` is its source).
+pub fn storage_fault_in(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    std::iter::successors(Some(err), |e| e.source())
+        .find_map(|e| e.downcast_ref::<sqlx::Error>().and_then(storage_fault))
+}

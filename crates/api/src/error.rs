@@ -67,6 +67,8 @@ impl ApiError {
             | sqlx::Error::Io(_)
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_) => ApiError::DatabaseUnavailable(err),
+            // A full or read-only disk: the machine's fault, and it passes once space is freed.
+            ref e if crate::db::storage_fault(e).is_some() => ApiError::DatabaseUnavailable(err),
             other => ApiError::Database(other),
         }
     }
@@ -110,7 +112,10 @@ impl IntoResponse for ApiError {
             ApiError::Database(e) => {
                 tracing::error!(error = %e, error.debug = ?e, "database error")
             }
-            ApiError::DatabaseUnavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            ApiError::DatabaseUnavailable(e) => match crate::db::storage_fault(e) {
+                Some(fault) => tracing::error!(error = %e, fault, "database storage fault"),
+                None => tracing::warn!(error = %e, "database unavailable"),
+            },
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, error.chain = ?e, "internal error")
             }

@@ -142,6 +142,9 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
             eprintln!("error: {e:#}");
+            if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {
+                eprintln!("cause: {fault}. Nothing was written; free space or make it writable, then run the command again.");
+            }
             ExitCode::FAILURE
         }
     }

@@ -153,10 +153,11 @@ impl HealthReport {
             Ok(Err(e)) => {
                 // The detail (host names, driver text) goes to the log, not to the public body.
                 tracing::warn!(error = %e, %backend, "database probe failed");
-                (
-                    Status::Fail,
-                    Some("the database did not answer the probe".to_owned()),
-                )
+                let output = match crate::db::storage_fault(&e) {
+                    Some(fault) => format!("the database did not answer the probe: {fault}"),
+                    None => "the database did not answer the probe".to_owned(),
+                };
+                (Status::Fail, Some(output))
             }
             Err(_) => {
                 tracing::warn!(timeout_ms = timeout.as_millis() as u64, %backend, "database probe timed out");

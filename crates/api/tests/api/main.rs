@@ -7,6 +7,7 @@ mod auth;
 mod config_errors;
 mod connections;
 mod database_faults;
+mod disk_faults;
 mod edge;
 mod errors;
 mod frontend;

@@ -1,0 +1,304 @@
+//! A real full disk and a real read-only filesystem under an instance on SQLite: the database
+//! lives on a 1 MiB tmpfs mounted in a private mount namespace (`unshare`, so no root is needed
+//! where unprivileged user namespaces are allowed). The disk is filled under the running server;
+//! then the server is started on the filesystem remounted read-only (Linux refuses to remount a
+//! filesystem read-only while a process holds a file open for writing). Writes fail with a
+//! message that says why, requests get a JSON 503 (never a 500), liveness stays 200, nothing
+//! already written is lost, the file passes `PRAGMA integrity_check`, and everything works again
+//! once the fault is gone, without a restart.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use secrecy::ExposeSecret as _;
+use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Row};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
+};
+
+/// Runs inside the namespace: mounts the tmpfs, migrates, starts the server, then executes one
+/// command per stdin line and answers each with one stdout line.
+const NAMESPACE_SCRIPT: &str = r#"
+set -eu
+mount -t tmpfs -o size=1m tmpfs "$DIR"
+"$API" migrate >/dev/null 2>&1
+"$API" serve >"$LOG.1" 2>&1 &
+server=$!
+echo ready
+while read -r cmd arg; do
+  case $cmd in
+    fill) dd if=/dev/zero of="$DIR/filler" bs=4096 >/dev/null 2>&1 || true
+          echo "filled $(df --output=avail -k "$DIR" | tail -n1 | tr -d ' ')k";;
+    free) rm -f "$DIR/filler"; echo freed;;
+    stop) kill -TERM "$server"; wait "$server" || true; echo stopped;;
+    start) "$API" serve >"$LOG.$arg" 2>&1 & server=$!; echo started;;
+    copy) for f in "$DIR"/app.db*; do cp "$f" "$arg/"; done; echo copied;;
+    ro) mount -o remount,ro "$DIR"; echo ro;;
+    rw) mount -o remount,rw "$DIR"; echo rw;;
+    add) set +e
+         err=$(printf '%s\n' "$PASSWORD" | "$API" user add --email "$arg" 2>&1 >/dev/null)
+         status=$?
+         set -e
+         echo "exit=$status $(printf '%s' "$err" | tr '\n' ' ')";;
+  esac
+done
+"#;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Namespaced {
+    /// Killed (with the namespace and its tmpfs) when the test ends.
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    log: PathBuf,
+    client: reqwest::Client,
+    address: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl Namespaced {
+    /// `None` where this machine cannot make a private mount namespace.
+    async fn start() -> Option<Namespaced> {
+        let probe = Command::new("unshare")
+            .args(["--map-root-user", "--mount", "true"])
+            .status()
+            .await;
+        if !probe.is_ok_and(|s| s.success()) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to run `unshare --map-root-user --mount`"
+            );
+            eprintln!("skipped: `unshare --map-root-user --mount` is not allowed here");
+            return None;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let db_dir = tmp.path().join("db");
+        std::fs::create_dir(&db_dir).unwrap();
+        let log = tmp.path().join("api");
+        let secret = secrecy::SecretString::from(format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        ));
+        let mut child = Command::new("unshare")
+            .args(["--map-root-user", "--mount", "sh", "-c", NAMESPACE_SCRIPT])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("API", env!("CARGO_BIN_EXE_api"))
+            .env("DIR", &db_dir)
+            .env("LOG", &log)
+            .env("PASSWORD", PASSWORD)
+            .env("APP_ENV", "staging")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("LOG_FORMAT", "json")
+            .env("SHUTDOWN_DRAIN_SECS", "0")
+            .env("SESSION_SECRET", secret.expose_secret())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/app.db", db_dir.display()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run unshare");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut ns = Namespaced {
+            _child: child,
+            stdin,
+            stdout,
+            log,
+            client: reqwest::Client::new(),
+            address: String::new(),
+            _tmp: tmp,
+        };
+        assert_eq!(ns.answer().await, "ready");
+        ns.address = listening_address(&ns.log_of(1)).await;
+        ns.wait_until_ready().await;
+        Some(ns)
+    }
+
+    fn log_of(&self, start: u32) -> PathBuf {
+        PathBuf::from(format!("{}.{start}", self.log.display()))
+    }
+
+    async fn answer(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(30), self.stdout.next_line())
+            .await
+            .expect("the namespace script answers")
+            .unwrap()
+            .expect("the namespace script is running")
+    }
+
+    async fn run(&mut self, command: &str) -> String {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .unwrap();
+        self.answer().await
+    }
+
+    async fn login(&self, email: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/auth/login", self.address))
+            .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    async fn status_of(&self, path: &str) -> u16 {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..100 {
+            if self.status_of("/api/health").await == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("readiness did not pass");
+    }
+
+    /// Stops the server (so SQLite checkpoints its journal) and copies the database files out of
+    /// the namespace, where the test can open them.
+    async fn database_copy(&mut self) -> PathBuf {
+        assert_eq!(self.run("stop").await, "stopped");
+        let out = self.log.with_file_name("copy");
+        std::fs::create_dir_all(&out).unwrap();
+        assert_eq!(self.run(&format!("copy {}", out.display())).await, "copied");
+        out.join("app.db")
+    }
+}
+
+async fn listening_address(log: &Path) -> String {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) {
+                if entry["message"] == "listening" {
+                    return format!("http://{}", entry["address"].as_str().unwrap());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the server did not start: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// A request while the disk is faulty: served, or a JSON 503 that says the database is unavailable.
+fn assert_served_or_unavailable((status, body): &(u16, serde_json::Value)) {
+    match status {
+        200 => {}
+        503 => assert_eq!(body["error"]["code"], "database_unavailable", "{body}"),
+        other => panic!("expected 200 or a JSON 503, got {other}: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_or_read_only_disk_loses_nothing_and_recovers_without_a_restart() {
+    let Some(mut ns) = Namespaced::start().await else {
+        return;
+    };
+    assert!(ns.run("add ada@example.com").await.starts_with("exit=0"));
+    assert_eq!(ns.login("ada@example.com").await.0, 200);
+
+    // Full disk.
+    assert_eq!(ns.run("fill").await, "filled 0k");
+    let refused = ns.run("add bob@example.com").await;
+    assert!(!refused.starts_with("exit=0"), "{refused}");
+    assert!(
+        refused.contains("cause: the disk holding the SQLite database"),
+        "the CLI says why: {refused}"
+    );
+    assert_served_or_unavailable(&ns.login("ada@example.com").await);
+    assert_eq!(ns.status_of("/health").await, 200, "liveness is unaffected");
+    assert!([200, 503].contains(&ns.status_of("/api/health").await));
+
+    assert_eq!(ns.run("free").await, "freed");
+    assert!(ns.run("add bob@example.com").await.starts_with("exit=0"));
+    ns.wait_until_ready().await;
+    assert_eq!(ns.login("bob@example.com").await.0, 200);
+
+    // Read-only filesystem, with the server started on it.
+    assert_eq!(ns.run("stop").await, "stopped");
+    assert_eq!(ns.run("ro").await, "ro");
+    assert_eq!(ns.run("start 2").await, "started");
+    ns.address = listening_address(&ns.log_of(2)).await;
+    let refused = ns.run("add carol@example.com").await;
+    assert!(!refused.starts_with("exit=0"), "{refused}");
+    assert!(refused.contains("cause: "), "the CLI says why: {refused}");
+    assert_served_or_unavailable(&ns.login("bob@example.com").await);
+    assert_eq!(ns.status_of("/health").await, 200);
+    let readiness: serde_json::Value = ns
+        .client
+        .get(format!("{}/api/health", ns.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(readiness["status"], "fail", "{readiness}");
+    let output = readiness["checks"]["database:responseTime"][0]["output"].to_string();
+    assert!(
+        output.contains("SQLite database"),
+        "readiness says why: {output}"
+    );
+
+    assert_eq!(ns.run("rw").await, "rw");
+    ns.wait_until_ready().await;
+    assert!(ns.run("add carol@example.com").await.starts_with("exit=0"));
+    assert_eq!(ns.login("carol@example.com").await.0, 200);
+    assert_eq!(ns.login("ada@example.com").await.0, 200);
+
+    // Nothing lost, nothing doubled, and SQLite finds the file sound.
+    let mut conn = SqliteConnectOptions::new()
+        .filename(ns.database_copy().await)
+        .connect()
+        .await
+        .expect("open the copied database");
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let emails: Vec<String> = sqlx::query("SELECT email FROM users ORDER BY email")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        emails,
+        ["ada@example.com", "bob@example.com", "carol@example.com"]
+    );
+    let log = std::fs::read_to_string(ns.log_of(1)).unwrap()
+        + &std::fs::read_to_string(ns.log_of(2)).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        !log.contains("\"database error\"") && !log.contains("\"internal error\""),
+        "a storage fault is never logged as a server bug: {log}"
+    );
+}
