@@ -65,15 +65,15 @@ impl Namespaced {
     /// `None` where this machine cannot make a private mount namespace.
     async fn start() -> Option<Namespaced> {
         let probe = Command::new("unshare")
-            .args(["--map-root-user", "--mount", "true"])
+            .args(["--map-root-user", "--mount", "--pid", "--fork", "true"])
             .status()
             .await;
         if !probe.is_ok_and(|s| s.success()) {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "CI must be able to run `unshare --map-root-user --mount`"
+                "CI must be able to run `unshare --map-root-user --mount --pid`"
             );
-            eprintln!("skipped: `unshare --map-root-user --mount` is not allowed here");
+            eprintln!("skipped: `unshare --map-root-user --mount --pid` is not allowed here");
             return None;
         }
         let tmp = tempfile::tempdir().unwrap();
@@ -86,7 +86,18 @@ impl Namespaced {
             rand::random::<u128>()
         ));
         let mut child = Command::new("unshare")
-            .args(["--map-root-user", "--mount", "sh", "-c", NAMESPACE_SCRIPT])
+            // A PID namespace too, whose init is the script: when the test drops `unshare`, the
+            // kernel takes the server down with it, even if the test failed half-way.
+            .args([
+                "--map-root-user",
+                "--mount",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "sh",
+                "-c",
+                NAMESPACE_SCRIPT,
+            ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("API", env!("CARGO_BIN_EXE_api"))
