@@ -1,6 +1,6 @@
 //! The database going away and coming back under a running service (PostgreSQL, through a relay
-//! the test can cut): liveness never changes, readiness fails fast, and both recover without a
-//! restart.
+//! the test can cut): liveness never changes, readiness fails fast, a login is a JSON 503, and
+//! everything recovers without a restart.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
     app.wait_for_readiness("pass", Duration::from_secs(10))
         .await;
     assert_eq!(app.post_warmup().await.status(), 200);
+    app.add_user("ada@example.com", "correct horse battery").await;
 
     // Act: the database goes away.
     relay.cut();
@@ -41,6 +42,10 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         200,
         "liveness ignores the database"
     );
+    let login = app.post_login("ada@example.com", "correct horse battery").await;
+    assert_eq!(login.status(), 503);
+    let body: serde_json::Value = login.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "database_unavailable");
 
     // Act: it comes back.
     relay.restore().await;
@@ -50,4 +55,6 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         .wait_for_readiness("pass", Duration::from_secs(10))
         .await;
     assert_eq!(body["checks"]["database:responseTime"][0]["status"], "pass");
+    let login = app.post_login("ada@example.com", "correct horse battery").await;
+    assert_eq!(login.status(), 200, "login works again");
 }
