@@ -22,8 +22,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt as _};
 
-/// The largest request head (request line and headers) read: above it, a 431. Sixteen times
-/// nginx's default line buffer, ample for cookies; hyper's own default would be ~400 KiB.
+/// The largest request head (request line and headers) read: above it, a 431. Eight times the
+/// 8 KiB nginx allows a header line by default, ample for cookies; hyper's own limit would be
+/// about 400 KiB.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 
 /// Per-connection limits, from [`crate::config::ServerSettings`].
@@ -67,8 +68,10 @@ pub async fn serve<S>(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    handle_accept_error(e).await;
-                    continue;
+                    tokio::select! {
+                        () = handle_accept_error(e) => continue,
+                        () = stop_accepting.cancelled() => break,
+                    }
                 }
             },
             () = stop_accepting.cancelled() => break,

@@ -151,6 +151,7 @@ impl Application {
             shutdown,
         } = self;
         let server_settings = &state.settings.server;
+        let stop_requested = stop_requested(shutdown.clone())?;
         let stop_accepting = CancellationToken::new();
         let service = with_layers(router, server_settings, &edge);
         let limits = ConnectionLimits {
@@ -169,7 +170,7 @@ impl Application {
                 result.context("server task failed")?;
                 return Ok(());
             }
-            signal = stop_requested(&shutdown) => tracing::info!(signal, "shutdown requested; draining"),
+            signal = stop_requested => tracing::info!(signal, "shutdown requested; draining"),
         }
         shutdown.cancel();
         state.lifecycle.start_draining();
@@ -198,26 +199,33 @@ impl Application {
     }
 }
 
-async fn stop_requested(handle: &CancellationToken) -> &'static str {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c()
-            .await
-            .expect("install the SIGINT handler");
-    };
+/// Installs the SIGTERM and SIGINT handlers now, so that a signal arriving any time after
+/// "listening" is logged drains the server instead of killing it, and returns the future that
+/// resolves with the first stop request.
+fn stop_requested(
+    handle: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     #[cfg(unix)]
-    let terminate = async {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install the SIGTERM handler")
-            .recv()
-            .await;
+    let (mut terminate, mut interrupt) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).context("install the SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("install the SIGINT handler")?,
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => "SIGINT",
-        () = terminate => "SIGTERM",
-        () = handle.cancelled() => "handle",
-    }
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+            () = handle.cancelled() => "handle",
+        }
+        #[cfg(not(unix))]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            () = handle.cancelled() => "handle",
+        }
+    })
 }
 
 /// Forgets idle rate-limit buckets every minute, so their memory stays bounded.

@@ -26,7 +26,8 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
     app.wait_for_readiness("pass", Duration::from_secs(10))
         .await;
     assert_eq!(app.post_warmup().await.status(), 200);
-    app.add_user("ada@example.com", "correct horse battery").await;
+    app.add_user("ada@example.com", "correct horse battery")
+        .await;
 
     // Act: the database goes away.
     relay.cut();
@@ -42,7 +43,9 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         200,
         "liveness ignores the database"
     );
-    let login = app.post_login("ada@example.com", "correct horse battery").await;
+    let login = app
+        .post_login("ada@example.com", "correct horse battery")
+        .await;
     assert_eq!(login.status(), 503);
     let body: serde_json::Value = login.json().await.unwrap();
     assert_eq!(body["error"]["code"], "database_unavailable");
@@ -55,6 +58,8 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         .wait_for_readiness("pass", Duration::from_secs(10))
         .await;
     assert_eq!(body["checks"]["database:responseTime"][0]["status"], "pass");
-    let login = app.post_login("ada@example.com", "correct horse battery").await;
+    let login = app
+        .post_login("ada@example.com", "correct horse battery")
+        .await;
     assert_eq!(login.status(), 200, "login works again");
 }

@@ -13,7 +13,6 @@ use std::{
     time::Duration,
 };
 
-use secrecy::ExposeSecret as _;
 use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Row};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
@@ -80,11 +79,11 @@ impl Namespaced {
         let db_dir = tmp.path().join("db");
         std::fs::create_dir(&db_dir).unwrap();
         let log = tmp.path().join("api");
-        let secret = secrecy::SecretString::from(format!(
+        let secret = format!(
             "{:032x}{:032x}",
             rand::random::<u128>(),
             rand::random::<u128>()
-        ));
+        );
         let mut child = Command::new("unshare")
             // A PID namespace too, whose init is the script: when the test drops `unshare`, the
             // kernel takes the server down with it, even if the test failed half-way.
@@ -109,7 +108,7 @@ impl Namespaced {
             .env("PORT", "0")
             .env("LOG_FORMAT", "json")
             .env("SHUTDOWN_DRAIN_SECS", "0")
-            .env("SESSION_SECRET", secret.expose_secret())
+            .env("SESSION_SECRET", secret)
             .env(
                 "DATABASE_URL",
                 format!("sqlite://{}/app.db", db_dir.display()),

@@ -189,6 +189,19 @@ async fn a_stalled_client_is_cut_off_by_the_header_timeout_well_before_the_deadl
 }
 
 #[tokio::test]
+async fn sigterm_the_moment_it_says_listening_is_a_clean_stop() {
+    // The handlers are installed before "listening" is logged: a SIGTERM from then on drains,
+    // it never kills the process with the default action.
+    let mut api = start_api(&[]).await;
+    sigterm(&api.child);
+    let status = tokio::time::timeout(Duration::from_secs(10), api.child.wait())
+        .await
+        .expect("exited in time")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test]
 async fn the_shutdown_handle_drains_like_sigterm() {
     let app = TestConfig::new(Backend::Sqlite)
         .var("SHUTDOWN_DRAIN_SECS", "1")
