@@ -162,9 +162,13 @@ pub const HOT_STATEMENTS: &[&str] = &[PING, crate::users::FIND_BY_EMAIL];
 /// or of the code, so requests get a 503 and the CLI says what to fix. SQLite reports it in its
 /// result code (the low byte of the extended code), PostgreSQL in the SQLSTATE.
 pub fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
-    let code = err.as_database_error()?.code()?;
-    if let Ok(extended) = code.parse::<u32>() {
-        return match extended & 0xff {
+    let db_err = err.as_database_error()?;
+    let code = db_err.code()?;
+    if db_err
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return match code.parse::<u32>().ok()? & 0xff {
             13 => Some("the disk holding the SQLite database is full"),
             8 => Some("the SQLite database is read-only"),
             14 => Some("the SQLite database file cannot be opened (a read-only or missing folder, or no space for its journal)"),

@@ -312,3 +312,78 @@ async fn a_full_or_read_only_disk_loses_nothing_and_recovers_without_a_restart()
         "a storage fault is never logged as a server bug: {log}"
     );
 }
+
+/// `api user add` against a database that refuses writes; `(exit code, stderr)`.
+fn cli_add_user(database_url: &str, email: &str) -> (Option<i32>, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["user", "add", "--email", email])
+        .env_clear()
+        .env("APP_ENV", "development")
+        .env("RENDER", "true")
+        .env("LOG_FORMAT", "json")
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run api user add");
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// PostgreSQL's read-only mode is real and reachable without touching the server: a database
+/// whose new sessions default to read-only transactions (as on a standby, or during a storage
+/// emergency) refuses every write with SQLSTATE 25006.
+#[tokio::test]
+async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_serving_reads() {
+    use sqlx::{Connection, Executor};
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let url = crate::helpers::fresh_postgres_database().await;
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let app = crate::helpers::TestConfig::new(crate::helpers::Backend::Postgres)
+        .var("DATABASE_URL", url.clone())
+        .var("RENDER", "true") // no demo account
+        .spawn()
+        .await;
+    app.add_user("ada@example.com", PASSWORD).await;
+    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_url().unwrap())
+        .await
+        .unwrap();
+    let read_only =
+        |on: &str| format!(r#"ALTER DATABASE "{name}" SET default_transaction_read_only = {on}"#);
+
+    admin.execute(read_only("on").as_str()).await.unwrap();
+    let (code, stderr) = cli_add_user(&url, "bob@example.com");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cause: the PostgreSQL database is read-only"),
+        "the CLI says why: {stderr}"
+    );
+    assert_eq!(
+        app.post_login("ada@example.com", PASSWORD).await.status(),
+        200,
+        "reads go on"
+    );
+
+    admin.execute(read_only("off").as_str()).await.unwrap();
+    let (code, stderr) = cli_add_user(&url, "bob@example.com");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        app.post_login("bob@example.com", PASSWORD).await.status(),
+        200
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM users ORDER BY email")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(emails, ["ada@example.com", "bob@example.com"]);
+}
