@@ -157,10 +157,11 @@ fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
 /// Statements every request path depends on, prepared on each connection by warmup.
 pub const HOT_STATEMENTS: &[&str] = &[PING, crate::users::FIND_BY_EMAIL];
 
-/// What is wrong with the database's storage, when `err` says the disk is full, the database is
-/// read-only, or its files cannot be opened or written: a fault of the machine, not of the request
-/// or of the code, so requests get a 503 and the CLI says what to fix. SQLite reports it in its
-/// result code (the low byte of the extended code), PostgreSQL in the SQLSTATE.
+/// What is wrong with the database's storage or capacity, when `err` says the disk is full, the
+/// database is read-only, its files cannot be opened or written, or the server is out of
+/// resources: a fault of the machine, not of the request or of the code, so requests get a 503
+/// and the CLI says what to fix. SQLite reports it in its result code (the low byte of the
+/// extended code), PostgreSQL in the SQLSTATE.
 pub fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
     let db_err = err.as_database_error()?;
     let code = db_err.code()?;
@@ -181,7 +182,10 @@ pub fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
         "25006" => Some(
             "the PostgreSQL database is read-only (a standby, or default_transaction_read_only)",
         ),
-        c if c.starts_with("53") => Some("the PostgreSQL server is out of resources"),
+        "53300" => Some("the PostgreSQL server has no free connection slots"),
+        c if c.starts_with("53") => {
+            Some("the PostgreSQL server is out of resources (memory or disk)")
+        }
         _ => None,
     }
 }

@@ -143,7 +143,8 @@ fn main() -> ExitCode {
             tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
             eprintln!("error: {e:#}");
             if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {
-                eprintln!("cause: {fault}. Nothing was written; free space or make it writable, then run the command again.");
+                // Each write is a transaction: the one that failed left nothing behind.
+                eprintln!("cause: {fault}. The failed write was rolled back; once that is fixed, run the command again.");
             }
             ExitCode::FAILURE
         }
