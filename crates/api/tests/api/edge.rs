@@ -4,20 +4,9 @@
 use edge_policy::{Policy, ResponseClass, EMBEDDED_POLICY};
 use reqwest::{Method, Response};
 
-use crate::helpers::{spawn_app, Backend, TestApp, TestConfig};
+use crate::helpers::{spawn_app, spawn_production_app, Backend, TestApp};
 
 const API_ORIGIN: &str = "https://release-flow-api.onrender.com";
-
-/// An instance configured as production: behind Render's proxy, X-Forwarded-Proto trusted.
-async fn production() -> TestApp {
-    let app = TestConfig::new(Backend::Sqlite)
-        .var("APP_ENV", "production")
-        .spawn()
-        .await;
-    app.wait_for_readiness("pass", std::time::Duration::from_secs(10))
-        .await;
-    app
-}
 
 /// A development instance, where X-Forwarded-Proto is not trusted.
 async fn development() -> TestApp {
@@ -63,7 +52,7 @@ macro_rules! header_test {
     ($test:ident, $path:literal, $class:expr, $name:literal) => {
         #[tokio::test]
         async fn $test() {
-            let app = production().await;
+            let app = spawn_production_app().await;
             let response = get(&app, $path, Some("https")).await;
             assert_once(&response, $name, &policy_value($class, $name));
         }
@@ -109,7 +98,7 @@ header_test!(
 
 #[tokio::test]
 async fn document_only_headers_stay_off_api_responses() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/api/health", Some("https")).await;
     assert!(response.headers().get("permissions-policy").is_none());
     assert!(response
@@ -120,7 +109,7 @@ async fn document_only_headers_stay_off_api_responses() {
 
 #[tokio::test]
 async fn api_responses_carry_the_api_csp() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/api/health", Some("https")).await;
     assert_once(
         &response,
@@ -131,7 +120,7 @@ async fn api_responses_carry_the_api_csp() {
 
 #[tokio::test]
 async fn documents_carry_the_document_csp_with_the_api_origin() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/some/page", Some("https")).await;
     let csp = response.headers()["content-security-policy"]
         .to_str()
@@ -149,14 +138,14 @@ async fn documents_carry_the_document_csp_with_the_api_origin() {
 
 #[tokio::test]
 async fn hsts_is_sent_on_https_responses() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/api/health", Some("https")).await;
     assert_once(&response, "strict-transport-security", "max-age=31536000");
 }
 
 #[tokio::test]
 async fn hsts_is_absent_on_plain_http() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     for response in [
         get(&app, "/health", None).await,
         get(&app, "/health", Some("http")).await,
@@ -181,7 +170,7 @@ async fn hsts_is_not_sent_when_the_proto_header_is_not_trusted() {
 
 #[tokio::test]
 async fn plain_http_get_redirects_301_to_the_configured_origin_keeping_path_and_query() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/reports/q3?year=2026&x=%20y", Some("http")).await;
     assert_eq!(response.status(), 301);
     assert_eq!(
@@ -200,7 +189,7 @@ async fn plain_http_get_redirects_301_to_the_configured_origin_keeping_path_and_
 
 #[tokio::test]
 async fn plain_http_head_redirects_301() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     assert_eq!(
         request(&app, Method::HEAD, "/", Some("http"))
             .await
@@ -211,7 +200,7 @@ async fn plain_http_head_redirects_301() {
 
 #[tokio::test]
 async fn plain_http_post_redirects_308() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = request(&app, Method::POST, "/api/warmup", Some("http")).await;
     assert_eq!(response.status(), 308);
     assert_eq!(
@@ -222,19 +211,19 @@ async fn plain_http_post_redirects_308() {
 
 #[tokio::test]
 async fn https_is_served_not_redirected() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     assert_eq!(get(&app, "/api/health", Some("https")).await.status(), 200);
 }
 
 #[tokio::test]
 async fn a_request_without_the_header_is_served() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     assert_eq!(get(&app, "/api/health", None).await.status(), 200);
 }
 
 #[tokio::test]
 async fn health_is_never_redirected() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/health", Some("http")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok\n");
@@ -248,7 +237,7 @@ async fn a_forged_proto_from_an_untrusted_peer_is_ignored() {
 
 #[tokio::test]
 async fn host_and_forwarded_host_never_reach_the_location() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = app
         .client
         .get(app.url("//evil.example/path"))
@@ -268,7 +257,7 @@ async fn host_and_forwarded_host_never_reach_the_location() {
 
 #[tokio::test]
 async fn error_and_redirect_responses_carry_each_header_once() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let not_found = get(&app, "/api/nope", Some("https")).await;
     let redirect = get(&app, "/x", Some("http")).await;
     for (response, class) in [
@@ -288,7 +277,7 @@ async fn error_and_redirect_responses_carry_each_header_once() {
 
 #[tokio::test]
 async fn no_server_banner_is_sent() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/api/health", Some("https")).await;
     assert!(response.headers().get("server").is_none());
     assert!(response.headers().get("x-powered-by").is_none());
@@ -296,7 +285,7 @@ async fn no_server_banner_is_sent() {
 
 #[tokio::test]
 async fn the_policys_path_redirects_apply_on_the_api_origin_too() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = get(&app, "/login", Some("https")).await;
     assert_eq!(response.status(), 301);
     assert_eq!(response.headers()["location"], "/");
@@ -304,7 +293,7 @@ async fn the_policys_path_redirects_apply_on_the_api_origin_too() {
 
 #[tokio::test]
 async fn cors_allows_the_policys_frontend_origin_with_credentials() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = app
         .client
         .request(Method::OPTIONS, app.url("/api/warmup"))
@@ -327,7 +316,7 @@ async fn cors_allows_the_policys_frontend_origin_with_credentials() {
 
 #[tokio::test]
 async fn cors_ignores_other_origins() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let response = app
         .client
         .get(app.url("/api/health"))

@@ -116,6 +116,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     TestConfig::new(backend).spawn().await
 }
 
+/// An instance configured as production (behind Render's proxy, `X-Forwarded-Proto` trusted),
+/// on SQLite, ready to serve.
+pub async fn spawn_production_app() -> TestApp {
+    let app = TestConfig::new(Backend::Sqlite)
+        .var("APP_ENV", "production")
+        .spawn()
+        .await;
+    app.wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+    app
+}
+
 impl TestConfig {
     pub async fn spawn(self) -> TestApp {
         LazyLock::force(&TRACING);

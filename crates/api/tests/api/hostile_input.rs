@@ -3,19 +3,9 @@
 //! parsing rejects are answered by hyper before any layer runs (status line only, connection
 //! closed); everything that parses gets the JSON error body.
 
-use crate::helpers::{Backend, TestApp, TestConfig};
+use crate::helpers::{spawn_production_app, TestApp};
 
 const API_ORIGIN: &str = "https://release-flow-api.onrender.com";
-
-async fn production() -> TestApp {
-    let app = TestConfig::new(Backend::Sqlite)
-        .var("APP_ENV", "production")
-        .spawn()
-        .await;
-    app.wait_for_readiness("pass", std::time::Duration::from_secs(10))
-        .await;
-    app
-}
 
 async fn assert_still_healthy(app: &TestApp) {
     let response = app.get_api_health().await;
@@ -40,7 +30,7 @@ fn header_lines(raw: &str) -> Vec<&str> {
 
 #[tokio::test]
 async fn an_oversized_header_is_a_431() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let big = "a".repeat(80 * 1024);
     let (status, _) = app
         .raw_request(
@@ -53,7 +43,7 @@ async fn an_oversized_header_is_a_431() {
 
 #[tokio::test]
 async fn too_many_headers_are_a_431() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let headers: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
     let (status, _) = app
         .raw_request(format!("GET /api/health HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes())
@@ -64,7 +54,7 @@ async fn too_many_headers_are_a_431() {
 
 #[tokio::test]
 async fn an_oversized_url_is_refused() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let path = format!("/api/{}", "a".repeat(100 * 1024));
     let (status, _) = app.raw_get(&path).await;
     assert!(status == 414 || status == 431, "{status}");
@@ -73,7 +63,7 @@ async fn an_oversized_url_is_refused() {
 
 #[tokio::test]
 async fn raw_non_ascii_bytes_in_the_request_line_are_a_400() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, _) = app
         .raw_request(b"GET /api/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await;
@@ -83,7 +73,7 @@ async fn raw_non_ascii_bytes_in_the_request_line_are_a_400() {
 
 #[tokio::test]
 async fn percent_encoded_invalid_utf8_and_nul_in_paths_get_json_4xx() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     for path in [
         "/api/%FF%FE",
         "/api/%00",
@@ -112,14 +102,14 @@ async fn percent_encoded_invalid_utf8_and_nul_in_paths_get_json_4xx() {
 
 #[tokio::test]
 async fn an_invalid_utf8_query_is_ignored_where_no_query_is_read() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, _) = app.raw_get("/api/health?x=%FF%FE&%00=1").await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn an_invalid_utf8_json_body_is_a_json_400() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let body = b"{\"email\":\"a\xff@example.com\",\"password\":\"x\"}";
     let mut request = format!(
         "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
@@ -136,7 +126,7 @@ async fn an_invalid_utf8_json_body_is_a_json_400() {
 
 #[tokio::test]
 async fn deeply_nested_json_is_a_json_422_not_a_stack_overflow() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     // Within the body limit, far beyond serde_json's recursion limit.
     let body = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
     let response = app
@@ -155,7 +145,7 @@ async fn deeply_nested_json_is_a_json_422_not_a_stack_overflow() {
 
 #[tokio::test]
 async fn invalid_bytes_in_a_session_cookie_are_no_session() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     for cookie in [
         &b"__Host-rf_session=v1.\xff\xfe.\x80"[..],
         b"__Host-rf_session=",
@@ -175,7 +165,7 @@ async fn invalid_bytes_in_a_session_cookie_are_no_session() {
 
 #[tokio::test]
 async fn an_invalid_request_id_is_replaced_not_echoed() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, raw) = app
         .raw_request(
             b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Request-Id: \xff<script>\r\n\r\n",
@@ -191,7 +181,7 @@ async fn an_invalid_request_id_is_replaced_not_echoed() {
 
 #[tokio::test]
 async fn encoded_crlf_in_a_redirected_path_stays_encoded_in_location() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, raw) = app
         .raw_request(
             b"GET /a%0d%0aSet-Cookie:%20evil=1?q=%0D%0AX-Injected:%201 HTTP/1.1\r\nHost: x\r\n\
@@ -219,7 +209,7 @@ async fn encoded_crlf_in_a_redirected_path_stays_encoded_in_location() {
 
 #[tokio::test]
 async fn encoded_crlf_in_a_policy_redirect_stays_encoded_in_location() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, raw) = app
         .raw_request(
             b"GET /login?next=%0d%0aSet-Cookie:%20evil=1 HTTP/1.1\r\nHost: x\r\n\
@@ -243,7 +233,7 @@ async fn encoded_crlf_in_a_policy_redirect_stays_encoded_in_location() {
 
 #[tokio::test]
 async fn an_absolute_form_target_cannot_choose_the_redirect_host() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, raw) = app
         .raw_request(
             b"GET http://evil.example/steal?x=1 HTTP/1.1\r\nHost: evil.example\r\n\
@@ -261,7 +251,7 @@ async fn an_absolute_form_target_cannot_choose_the_redirect_host() {
 
 #[tokio::test]
 async fn a_smuggled_request_behind_conflicting_lengths_is_never_answered() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     // Content-Length and Transfer-Encoding together: RFC 9112 says the chunked coding wins and
     // the connection closes after the response, so the bytes after the empty chunk (a second
     // request, if Content-Length had been believed) must never be served.
@@ -278,7 +268,7 @@ async fn a_smuggled_request_behind_conflicting_lengths_is_never_answered() {
 
 #[tokio::test]
 async fn invalid_content_lengths_are_a_400() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     for length in [
         "Content-Length: 4\r\nContent-Length: 5",
         "Content-Length: abc",
@@ -297,7 +287,7 @@ async fn invalid_content_lengths_are_a_400() {
 
 #[tokio::test]
 async fn an_oversized_chunked_body_is_a_json_413() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let chunk = "a".repeat(16 * 1024);
     let mut request = String::from(
         "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
@@ -315,7 +305,7 @@ async fn an_oversized_chunked_body_is_a_json_413() {
 
 #[tokio::test]
 async fn an_unknown_method_is_a_json_405() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, raw) = app
         .raw_request(b"PURGE /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await;
@@ -325,7 +315,7 @@ async fn an_unknown_method_is_a_json_405() {
 
 #[tokio::test]
 async fn garbage_instead_of_http_is_a_400() {
-    let app = production().await;
+    let app = spawn_production_app().await;
     let (status, _) = app
         .raw_request(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")
         .await;

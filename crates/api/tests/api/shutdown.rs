@@ -57,6 +57,32 @@ async fn start_api(vars: &[(&str, String)]) -> RunningApi {
     }
 }
 
+impl RunningApi {
+    /// A connection that has sent half a request head and then waits forever.
+    async fn stalled_client(&self) -> tokio::net::TcpStream {
+        let mut stalled =
+            tokio::net::TcpStream::connect(self.address.trim_start_matches("http://"))
+                .await
+                .unwrap();
+        stalled
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        stalled
+    }
+
+    /// SIGTERM, then the exit status and how long the process took to exit (at most `within`).
+    async fn stop(&mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
+        let signalled = Instant::now();
+        sigterm(&self.child);
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("exited in time")
+            .unwrap();
+        (status, signalled.elapsed())
+    }
+}
+
 fn sigterm(child: &Child) {
     let pid = child.id().expect("still running").to_string();
     let status = std::process::Command::new("kill")
@@ -121,16 +147,8 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
 
 #[tokio::test]
 async fn a_client_holding_a_connection_cannot_delay_exit_past_the_timeout() {
-    let api = start_api(&[("SHUTDOWN_TIMEOUT_SECS", "2".into())]).await;
-    let mut api = api;
-    // A client that sends half a request and then waits forever.
-    let mut stalled = tokio::net::TcpStream::connect(api.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    stalled
-        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let mut api = start_api(&[("SHUTDOWN_TIMEOUT_SECS", "2".into())]).await;
+    let _stalled = api.stalled_client().await;
     // An idle keep-alive connection as well.
     let client = reqwest::Client::new();
     assert_eq!(
@@ -143,19 +161,10 @@ async fn a_client_holding_a_connection_cannot_delay_exit_past_the_timeout() {
         200
     );
 
-    let signalled = Instant::now();
-    sigterm(&api.child);
-    let status = tokio::time::timeout(Duration::from_secs(5), api.child.wait())
-        .await
-        .expect("exited in time")
-        .unwrap();
+    let (status, took) = api.stop(Duration::from_secs(5)).await;
 
     assert_eq!(status.code(), Some(0));
-    assert!(
-        signalled.elapsed() < Duration::from_millis(3500),
-        "took {:?}",
-        signalled.elapsed()
-    );
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
 }
 
 #[tokio::test]
@@ -165,27 +174,12 @@ async fn a_stalled_client_is_cut_off_by_the_header_timeout_well_before_the_deadl
         ("HEADER_READ_TIMEOUT_SECS", "1".into()),
     ])
     .await;
-    let mut stalled = tokio::net::TcpStream::connect(api.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    stalled
-        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let _stalled = api.stalled_client().await;
 
-    let signalled = Instant::now();
-    sigterm(&api.child);
-    let status = tokio::time::timeout(Duration::from_secs(10), api.child.wait())
-        .await
-        .expect("exited in time")
-        .unwrap();
+    let (status, took) = api.stop(Duration::from_secs(10)).await;
 
     assert_eq!(status.code(), Some(0));
-    assert!(
-        signalled.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        signalled.elapsed()
-    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
 }
 
 #[tokio::test]
@@ -193,11 +187,7 @@ async fn sigterm_the_moment_it_says_listening_is_a_clean_stop() {
     // The handlers are installed before "listening" is logged: a SIGTERM from then on drains,
     // it never kills the process with the default action.
     let mut api = start_api(&[]).await;
-    sigterm(&api.child);
-    let status = tokio::time::timeout(Duration::from_secs(10), api.child.wait())
-        .await
-        .expect("exited in time")
-        .unwrap();
+    let (status, _) = api.stop(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
