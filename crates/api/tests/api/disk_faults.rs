@@ -19,6 +19,8 @@ use tokio::{
     process::{Child, ChildStdin, ChildStdout, Command},
 };
 
+use crate::helpers::listening_address;
+
 /// Runs inside the namespace: mounts the tmpfs, migrates, starts the server, then executes one
 /// command per stdin line and answers each with one stdout line.
 const NAMESPACE_SCRIPT: &str = r#"
@@ -130,7 +132,7 @@ impl Namespaced {
             _tmp: tmp,
         };
         assert_eq!(ns.answer().await, "ready");
-        ns.address = listening_address(&ns.log_of(1)).await;
+        ns.address = base_url_from_log(&ns.log_of(1)).await;
         ns.wait_until_ready().await;
         Some(ns)
     }
@@ -198,15 +200,11 @@ impl Namespaced {
     }
 }
 
-async fn listening_address(log: &Path) -> String {
+async fn base_url_from_log(log: &Path) -> String {
     for _ in 0..100 {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        for line in text.lines() {
-            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) {
-                if entry["message"] == "listening" {
-                    return format!("http://{}", entry["address"].as_str().unwrap());
-                }
-            }
+        if let Some(address) = text.lines().find_map(listening_address) {
+            return format!("http://{address}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -254,7 +252,7 @@ async fn a_full_or_read_only_disk_loses_nothing_and_recovers_without_a_restart()
     assert_eq!(ns.run("stop").await, "stopped");
     assert_eq!(ns.run("ro").await, "ro");
     assert_eq!(ns.run("start 2").await, "started");
-    ns.address = listening_address(&ns.log_of(2)).await;
+    ns.address = base_url_from_log(&ns.log_of(2)).await;
     let refused = ns.run("add carol@example.com").await;
     assert!(!refused.starts_with("exit=0"), "{refused}");
     assert!(refused.contains("cause: "), "the CLI says why: {refused}");

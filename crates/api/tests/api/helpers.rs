@@ -168,11 +168,31 @@ impl TestConfig {
     }
 }
 
+/// Reads until the server closes the connection (panics if it has not within `within`).
+pub async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(within, stream.read_to_end(&mut received))
+        .await
+        .expect("the server should have closed the connection");
+    // A reset after the answer (the server closing with unread input) still leaves the answer.
+    if let Err(e) = read {
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    }
+    received
+}
+
+/// The address in the API's JSON "listening" log line, if `line` is that line.
+pub fn listening_address(line: &str) -> Option<String> {
+    let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+    (entry["message"] == "listening").then(|| entry["address"].as_str().unwrap().to_owned())
+}
+
 impl TestApp {
     /// Bytes as a client wrote them, no HTTP library in between; reads until the server closes.
     /// Returns the status (0 if the server answered nothing) and the whole response as text.
     pub async fn raw_request(&self, request: &[u8]) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let mut stream = tokio::net::TcpStream::connect(self.socket_addr())
             .await
             .unwrap();
@@ -186,14 +206,7 @@ impl TestApp {
                 "{e}"
             );
         }
-        let mut response = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
-            .await
-            .expect("the server closed the connection");
-        // A reset after the answer (the server closing with unread input) still leaves the answer.
-        if let Err(e) = read {
-            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
-        }
+        let response = read_until_closed(&mut stream, Duration::from_secs(10)).await;
         let text = String::from_utf8_lossy(&response).into_owned();
         let status = text
             .split(' ')

@@ -11,7 +11,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::helpers::{black_hole, Backend, TestConfig};
+use crate::helpers::{black_hole, listening_address, Backend, TestConfig};
 
 struct RunningApi {
     child: Child,
@@ -37,11 +37,8 @@ async fn start_api(vars: &[(&str, String)]) -> RunningApi {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let address = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if log["message"] == "listening" {
-                return log["address"].as_str().unwrap().to_owned();
+            if let Some(address) = listening_address(&line) {
+                return address;
             }
         }
         panic!("the api exited before listening");
