@@ -8,25 +8,23 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{Backend, TestApp, TestConfig};
+use crate::helpers::{read_until_closed, Backend, TestApp, TestConfig};
 
+/// Ready to serve (schema applied), so a readiness failure later can only be the test's doing.
 async fn app_with_header_timeout(secs: &str) -> TestApp {
-    TestConfig::new(Backend::Sqlite)
+    let app = TestConfig::new(Backend::Sqlite)
         .var("HEADER_READ_TIMEOUT_SECS", secs)
         .spawn()
-        .await
+        .await;
+    app.wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+    app
 }
 
 /// Reads until the server closes the connection; returns what arrived and when it closed.
 async fn until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, Duration) {
     let started = Instant::now();
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(within, stream.read_to_end(&mut received))
-        .await
-        .expect("the server should have closed the connection");
-    if let Err(e) = read {
-        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
-    }
+    let received = read_until_closed(stream, within).await;
     (received, started.elapsed())
 }
 
