@@ -481,9 +481,7 @@ fn is_weak_secret(secret: &str) -> bool {
 }
 
 fn random_secret() -> SecretString {
-    use rand::RngCore;
-    let mut bytes = [0u8; 48];
-    rand::rng().fill_bytes(&mut bytes);
+    let bytes: [u8; 48] = rand::random();
     SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 

@@ -122,14 +122,14 @@ impl Database {
     /// Opens `count` distinct connections (holding each while opening the next), and on each one
     /// runs the ping and prepares `statements`, so the first real requests find a warm pool with
     /// statements already in every connection's cache. Returns how many connections were warmed.
-    pub async fn warm(&self, count: u32, statements: &[&str]) -> Result<u32, sqlx::Error> {
+    pub async fn warm(&self, count: u32, statements: &[&'static str]) -> Result<u32, sqlx::Error> {
         with_pool!(self, pool => {
             let mut held = Vec::with_capacity(count as usize);
             for _ in 0..count.max(1) {
                 let mut conn = pool.acquire().await?;
                 conn.execute(PING).await?;
                 for sql in statements {
-                    conn.prepare(sql).await?;
+                    conn.prepare(sqlx::SqlSafeStr::into_sql_str(*sql)).await?;
                 }
                 held.push(conn);
             }

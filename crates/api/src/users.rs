@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier},
     Argon2,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -74,9 +74,8 @@ pub async fn upsert(
 /// blocking thread so a login never stalls the runtime.
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
-            .hash_password(password.expose_secret().as_bytes(), &salt)
+            .hash_password(password.expose_secret().as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))
     })
@@ -86,9 +85,8 @@ pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
 /// A hash no password matches, verified against when the account does not exist so that an
 /// unknown email costs as much time as a wrong password.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
-        .hash_password(b"no account has this password", &salt)
+        .hash_password(b"no account has this password")
         .expect("hashable")
         .to_string()
 });

@@ -27,30 +27,26 @@ pub fn inline_script_hashes(html: &str) -> Result<Vec<String>, String> {
     let current: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     {
         let (h, c1, c2) = (hashes.clone(), current.clone(), current.clone());
-        let settings = RewriteStrSettings {
-            element_content_handlers: vec![
-                element!("script", move |el| {
-                    let executable = el.get_attribute("src").is_none()
-                        && is_executable(el.get_attribute("type").as_deref());
-                    *c1.borrow_mut() = executable.then(String::new);
-                    Ok(())
-                }),
-                text!("script", move |chunk| {
-                    let mut current = c2.borrow_mut();
-                    if let Some(buffer) = current.as_mut() {
-                        buffer.push_str(chunk.as_str());
-                        if chunk.last_in_text_node() {
-                            let text = current.take().expect("present");
-                            if !text.is_empty() {
-                                h.borrow_mut().push(script_hash(&text));
-                            }
+        let settings = RewriteStrSettings::new()
+            .append_element_content_handler(element!("script", move |el| {
+                let executable = el.get_attribute("src").is_none()
+                    && is_executable(el.get_attribute("type").as_deref());
+                *c1.borrow_mut() = executable.then(String::new);
+                Ok(())
+            }))
+            .append_element_content_handler(text!("script", move |chunk| {
+                let mut current = c2.borrow_mut();
+                if let Some(buffer) = current.as_mut() {
+                    buffer.push_str(chunk.as_str());
+                    if chunk.last_in_text_node() {
+                        let text = current.take().expect("present");
+                        if !text.is_empty() {
+                            h.borrow_mut().push(script_hash(&text));
                         }
                     }
-                    Ok(())
-                }),
-            ],
-            ..RewriteStrSettings::default()
-        };
+                }
+                Ok(())
+            }));
         lol_html::rewrite_str(html, settings).map_err(|e| format!("cannot parse the HTML: {e}"))?;
     }
     let out = hashes.borrow().clone();

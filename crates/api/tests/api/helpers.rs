@@ -62,7 +62,7 @@ pub async fn fresh_postgres_database() -> String {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
         .await
         .expect("connect to TEST_DATABASE_URL");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+    conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
         .await
         .expect("create test database");
     // TEST_DATABASE_URL names a database (postgres://USER@HOST:PORT/DB); swap in the new one.
