@@ -7,7 +7,6 @@
 
 use std::{path::Path, str::FromStr, time::Duration};
 
-use secrecy::ExposeSecret;
 use sqlx::{
     migrate::{MigrateError, Migrator},
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},

@@ -1,9 +1,10 @@
-//! The `api` binary: parse the command, load settings, hand over to the library.
+//! The `api` binary: parse the command line and the environment into settings, then hand over to
+//! the library. Exit status: 0, 1 for a runtime error, 2 for a usage error, 78 for configuration.
 
 use std::process::ExitCode;
 
 use api::{
-    config::{Settings, VARIABLES},
+    config::{self, Config, Settings},
     db::Database,
     telemetry, Application,
 };
@@ -11,23 +12,32 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Release Flow API server.
 #[derive(Parser)]
-#[command(name = "api", version, about)]
+#[command(
+    name = "api",
+    version,
+    about,
+    after_help = "A bad value stops start-up with one line naming the variable (exit status 78)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HTTP (the default).
+    /// Serve HTTP until SIGTERM or SIGINT, then drain (the default)
     Serve,
-    /// Apply pending database migrations and exit (e.g. as Render's preDeployCommand).
+    /// Apply pending database migrations and exit (e.g. as Render's preDeployCommand)
     Migrate,
-    /// Manage accounts.
+    /// Manage accounts
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Print the OpenAPI document of the HTTP API (what GET /api/openapi.json serves)
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -44,21 +54,79 @@ enum UserCommand {
 /// Exit status for a configuration error (sysexits.h EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
 
-fn environment_help() -> String {
-    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
-    let mut text = String::from("Environment (also read from .env in development):\n");
-    for v in VARIABLES {
-        text.push_str(&format!(
-            "  {:width$}  {} [default: {}]\n",
-            v.name, v.help, v.default
-        ));
+fn main() -> ExitCode {
+    // `.env` is a development convenience; a deployed process takes its environment as given.
+    if std::env::var("APP_ENV").map_or(true, |e| e.trim().is_empty() || e.trim() == "development") {
+        let _ = dotenvy::dotenv();
     }
-    text.push_str(
-        "\nAn invalid value stops start-up with a message naming the variable (exit status 78).",
-    );
-    text
+    Config::unset_empty_variables();
+
+    // Every variable is a global argument, so `api serve --help` lists them too.
+    let command = Cli::command().mut_args(|a| a.global(true));
+    let matches = match command.clone().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => match config::config_error(&command, &e) {
+            Some(problem) => return config_exit(&problem),
+            None => e.exit(),
+        },
+    };
+    if let Some(problem) = config::secret_on_command_line(&matches) {
+        return config_exit(&problem);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        println!("{}", api::routes::openapi::document_json());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match cli.config.validate() {
+        Ok(settings) => settings,
+        Err(problem) => return config_exit(&problem),
+    };
+    telemetry::init_subscriber(telemetry::get_subscriber(&settings.log, std::io::stdout));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the tokio runtime");
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve => {
+                if settings.session.generated {
+                    tracing::warn!("SESSION_SECRET is not set: using a random one, so sessions end when the process stops");
+                }
+                Application::build(settings).await?.run_until_stopped().await
+            }
+            Command::Migrate => {
+                let db = Database::connect_lazy(&settings.database)?;
+                db.migrate().await?;
+                tracing::info!(version = db.latest_migration(), backend = %db.backend(), "migrations applied");
+                Ok(())
+            }
+            Command::User { command: UserCommand::Add { email } } => add_user(&settings, &email).await,
+            Command::Openapi => unreachable!("answered before the settings were read"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
+            eprintln!("error: {e:#}");
+            if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {
+                // Each write is a transaction: the one that failed left nothing behind.
+                eprintln!("cause: {fault}. The failed write was rolled back; once that is fixed, run the command again.");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
+fn config_exit(problem: &config::ConfigError) -> ExitCode {
+    eprintln!("error: {problem}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// `api user add`: the password comes from standard input, one line, without its line ending.
 async fn add_user(settings: &Settings, email: &str) -> anyhow::Result<()> {
     use std::io::Read;
     let email = api::users::normalise_email(email).ok_or_else(|| {
@@ -86,67 +154,4 @@ async fn add_user(settings: &Settings, email: &str) -> anyhow::Result<()> {
         api::users::Upserted::PasswordReplaced => println!("replaced the password of {email}"),
     }
     Ok(())
-}
-
-fn main() -> ExitCode {
-    let help = environment_help();
-    let command = Cli::command()
-        .after_help(help.clone())
-        .mut_subcommand("serve", |c| c.after_help(help.clone()))
-        .mut_subcommand("migrate", |c| c.after_help(help));
-    let cli = match Cli::from_arg_matches(&command.get_matches()) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
-
-    // `.env` is a development convenience; a deployed process takes its environment as given.
-    if std::env::var("APP_ENV").map_or(true, |e| e.is_empty() || e == "development") {
-        let _ = dotenvy::dotenv();
-    }
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    telemetry::init_subscriber(telemetry::get_subscriber(
-        settings.log_format,
-        telemetry::DEFAULT_FILTER,
-        std::io::stdout,
-    ));
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("start the tokio runtime");
-    let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => {
-                if settings.session.generated {
-                    tracing::warn!("SESSION_SECRET is not set: using a random one, so sessions end when the process stops");
-                }
-                Application::build(settings).await?.run_until_stopped().await
-            }
-            Command::User { command: UserCommand::Add { email } } => add_user(&settings, &email).await,
-            Command::Migrate => {
-                let db = Database::connect_lazy(&settings.database)?;
-                db.migrate().await?;
-                tracing::info!(version = db.latest_migration(), backend = %db.backend(), "migrations applied");
-                Ok(())
-            }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
-            eprintln!("error: {e:#}");
-            if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {
-                // Each write is a transaction: the one that failed left nothing behind.
-                eprintln!("cause: {fault}. The failed write was rolled back; once that is fixed, run the command again.");
-            }
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -428,7 +428,7 @@ mod tests {
     use tower::ServiceExt;
 
     fn server() -> ServerSettings {
-        Settings::from_lookup(|_| None).unwrap().server
+        Settings::from_vars([("", ""); 0]).unwrap().server
     }
 
     async fn call(
@@ -436,7 +436,7 @@ mod tests {
         server: &ServerSettings,
         path: &str,
     ) -> (StatusCode, serde_json::Value) {
-        let settings = Settings::from_lookup(|_| None).unwrap();
+        let settings = Settings::from_vars([("", ""); 0]).unwrap();
         let edge = Edge::new(&settings, &StaticFiles::default()).unwrap();
         let response = with_layers(router, server, &edge)
             .oneshot(Request::get(path).body(Body::empty()).unwrap())

@@ -4,24 +4,18 @@
 use tracing::Subscriber;
 use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt, EnvFilter, Registry};
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, LogSettings};
 
-/// The filter used when `RUST_LOG` is unset. Request logs come from the `api::http` target.
-pub const DEFAULT_FILTER: &str = "info";
-
-/// Builds a subscriber writing to `sink` (stdout in the binary, a sink or a buffer in tests).
-pub fn get_subscriber<W>(
-    format: LogFormat,
-    default_filter: &str,
-    sink: W,
-) -> Box<dyn Subscriber + Send + Sync>
+/// Builds a subscriber writing to `sink` (stdout in the binary, a sink or a buffer in tests), in
+/// `LOG_FORMAT`, filtered by `RUST_LOG` (validated at start-up). Request logs use the target
+/// `api::http`.
+pub fn get_subscriber<W>(settings: &LogSettings, sink: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = Registry::default().with(filter);
-    match format {
+    match settings.format {
         LogFormat::Json => Box::new(
             registry.with(
                 tracing_subscriber::fmt::layer()

@@ -56,9 +56,7 @@ async fn real_app(dir: &std::path::Path) -> String {
         ("DATABASE_URL", format!("sqlite://{}/app.db", dir.display())),
         ("FRONTEND_DIR", dist.display().to_string()),
     ];
-    let settings =
-        api::Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap();
+    let settings = api::Settings::from_vars(vars).unwrap();
     let app = api::Application::build(settings).await.unwrap();
     let url = format!("http://{}", app.local_addr());
     let db = app.state().db.clone();

@@ -49,6 +49,11 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .expect("the OpenAPI document serialises")
 });
 
+/// The document as `GET /api/openapi.json` serves it (and `api openapi` prints it).
+pub fn document_json() -> &'static str {
+    DOCUMENT.as_str()
+}
+
 #[utoipa::path(
     get,
     path = "/api/openapi.json",

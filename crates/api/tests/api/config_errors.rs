@@ -78,16 +78,20 @@ fn a_port_in_use_is_reported_with_the_address() {
 
 #[test]
 fn help_lists_every_environment_variable() {
-    for args in [&["--help"][..], &["serve", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+    ] {
         let output = Command::new(env!("CARGO_BIN_EXE_api"))
             .args(args)
             .output()
             .unwrap();
         assert!(output.status.success());
         let help = String::from_utf8(output.stdout).unwrap();
-        for var in api::config::VARIABLES {
+        for var in api::config::Config::variables() {
             assert!(
-                help.contains(var.name),
+                help.contains(&format!("[env: {}", var.name)),
                 "{args:?} help does not mention {}",
                 var.name
             );
@@ -96,17 +100,60 @@ fn help_lists_every_environment_variable() {
 }
 
 #[test]
-fn the_docs_list_every_environment_variable() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    for doc in ["README.md", "docs/ENV_VARS_AND_RENDER_SETUP.md"] {
-        let text = std::fs::read_to_string(format!("{root}/{doc}"))
-            .unwrap_or_else(|e| panic!("{doc}: {e}"));
-        for var in api::config::VARIABLES {
-            assert!(
-                text.contains(&format!("`{}`", var.name)),
-                "{doc} does not document `{}`",
-                var.name
-            );
+fn a_secret_on_the_command_line_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["--metrics-token", "0123456789abcdef0123", "migrate"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: invalid METRICS_TOKEN: it was given as --metrics-token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("0123456789abcdef0123"));
+}
+
+/// The README's table is generated from the clap definitions; `BLESS=1` rewrites it.
+#[test]
+fn the_readme_table_is_the_variables_clap_knows() {
+    const START: &str = "<!-- variables:start -->\n";
+    const END: &str = "<!-- variables:end -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (before, rest) = readme
+        .split_once(START)
+        .expect("README.md has the variables markers");
+    let (table, after) = rest.split_once(END).expect("README.md has the end marker");
+    let want = api::config::Config::markdown_table();
+    if table != want {
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(path, format!("{before}{START}{want}{END}{after}")).unwrap();
+        } else {
+            panic!("README.md's variables table differs from `api --help`; run `BLESS=1 cargo test -p api --test api readme_table`. Expected:\n{want}");
         }
     }
+}
+
+#[test]
+fn the_render_guide_documents_every_environment_variable() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/ENV_VARS_AND_RENDER_SETUP.md"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let documented: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let known: std::collections::BTreeSet<String> = api::config::Config::variables()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    let known: std::collections::BTreeSet<&str> = known.iter().map(String::as_str).collect();
+    assert_eq!(
+        documented, known,
+        "docs/ENV_VARS_AND_RENDER_SETUP.md's table rows against `api --help`"
+    );
 }

@@ -358,7 +358,10 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
     let read_only =
         |on: &str| format!(r#"ALTER DATABASE "{name}" SET default_transaction_read_only = {on}"#);
 
-    admin.execute(sqlx::AssertSqlSafe(read_only("on"))).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(read_only("on")))
+        .await
+        .unwrap();
     let (code, stderr) = cli_add_user(&url, "bob@example.com");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -371,7 +374,10 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
         "reads go on"
     );
 
-    admin.execute(sqlx::AssertSqlSafe(read_only("off"))).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(read_only("off")))
+        .await
+        .unwrap();
     let (code, stderr) = cli_add_user(&url, "bob@example.com");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(

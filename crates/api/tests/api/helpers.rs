@@ -11,11 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        api::telemetry::init_subscriber(api::telemetry::get_subscriber(
-            api::config::LogFormat::Pretty,
-            "debug",
-            std::io::stdout,
-        ));
+        let log = api::config::LogSettings {
+            format: api::config::LogFormat::Pretty,
+            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+        };
+        api::telemetry::init_subscriber(api::telemetry::get_subscriber(&log, std::io::stdout));
     }
 });
 
@@ -143,8 +143,7 @@ impl TestConfig {
             };
             vars.insert("DATABASE_URL".into(), url);
         }
-        let settings =
-            Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings");
+        let settings = Settings::from_vars(&vars).expect("valid test settings");
         let app = Application::build(settings.clone())
             .await
             .expect("build the application");
