@@ -153,9 +153,6 @@ fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Statements every request path depends on, prepared on each connection by warmup.
-pub const HOT_STATEMENTS: &[&str] = &[PING, crate::users::FIND_BY_EMAIL];
-
 /// What is wrong with the database's storage or capacity, when `err` says the disk is full, the
 /// database is read-only, its files cannot be opened or written, or the server is out of
 /// resources: a fault of the machine, not of the request or of the code, so requests get a 503

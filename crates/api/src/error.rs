@@ -74,6 +74,11 @@ impl ApiError {
     }
 }
 
+/// Marks a response whose non-JSON error body is deliberate (liveness says `draining` in plain
+/// text), so the JSON-error layer leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct PlainBody;
+
 /// Every error response: `{"error": {"code", "message"}}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {

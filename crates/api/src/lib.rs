@@ -2,25 +2,39 @@
 //!
 //! A guided tour, in the order a request meets the code:
 
-/// Environment variables, read once into typed settings and validated at start-up.
+/// Timestamps and durations as the JSON bodies write them.
+pub mod clock;
+/// Environment variables and flags (clap), read once into validated, typed settings.
 pub mod config;
 /// The database: SQLite or PostgreSQL behind one enum, with per-dialect migrations.
 pub mod db;
+/// The edge policy resolved for this process: headers per response class, HTTPS, trusted
+/// proxies, origins, redirects.
+pub mod edge;
 /// The error type every handler returns, rendered as `{"error": {"code", "message"}}`.
 pub mod error;
-/// Layers every request passes through: request id, access log, JSON errors.
+/// Layers every request passes through, in the order of `http::stack`.
 pub mod http;
+/// Background jobs: migrations with retry, the rate-limit sweep, the demo login.
+pub mod jobs;
+/// The metrics registry behind `GET /metrics`.
+pub mod metrics;
 /// Login rate limits per client address and per account.
 pub mod rate_limit;
+/// The routes and the route table.
+pub mod router;
 /// Handlers, one module per resource.
 pub mod routes;
-/// The accept loop: hyper's header-read timeout, graceful connection shutdown.
+/// The accept loop: hyper's header-read timeout, request-head limit, graceful connection shutdown.
 pub mod server;
 /// Signed, expiring session tokens in an HttpOnly cookie.
 pub mod session;
-/// `Application::build` binds the listener; `run_until_stopped` serves and drains on SIGTERM.
+/// Stop requests: SIGTERM, SIGINT, or a `ShutdownHandle`.
+pub mod signals;
+/// The application's lifecycle: `Application::build` binds first; `run_until_stopped` serves and
+/// drains on SIGTERM.
 pub mod startup;
-/// The shared state handed to handlers, and the process lifecycle (draining, schema).
+/// The shared state handed to handlers; the lifecycle and migration status.
 pub mod state;
 /// The built frontend, loaded into memory at start-up.
 pub mod static_files;
@@ -28,6 +42,9 @@ pub mod static_files;
 pub mod telemetry;
 /// Accounts and password hashing.
 pub mod users;
+/// Warmup's single flight and its report.
+pub mod warmup;
 
 pub use config::Settings;
-pub use startup::{Application, ShutdownHandle};
+pub use signals::ShutdownHandle;
+pub use startup::Application;

@@ -3,10 +3,13 @@
 //!
 //! Token: `v1.<base64url(JSON claims)>.<base64url(HMAC-SHA256 over "v1.<claims>")>`. The
 //! signature is checked in constant time (`hmac`'s `verify_slice`) before the claims are read.
+//! The cookie itself is written and read with the `cookie` crate (RFC 6265).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::http::{header, HeaderMap, HeaderValue};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use cookie::{Cookie, SameSite};
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -113,32 +116,42 @@ impl Sessions {
         Ok(claims)
     }
 
-    /// `Set-Cookie` for a new session.
-    pub fn set_cookie(&self, token: &str) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            self.cookie_name(),
-            self.ttl.as_secs()
-        )
+    /// `Set-Cookie` for a new session: host-only, `Path=/`, HttpOnly, `SameSite=Lax`,
+    /// `Max-Age` = the session's lifetime, and `Secure` outside development (RFC 6265 §4.1;
+    /// the `__Host-` prefix, RFC 6265bis §4.1.3.2, needs exactly these attributes).
+    pub fn set_cookie(&self, token: &str) -> HeaderValue {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        self.cookie(token, cookie::time::Duration::seconds(ttl))
     }
 
-    /// `Set-Cookie` that removes the session.
-    pub fn clear_cookie(&self) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-            self.cookie_name()
-        )
+    /// `Set-Cookie` that removes the session (`Max-Age=0`, RFC 6265 §5.2.2).
+    pub fn clear_cookie(&self) -> HeaderValue {
+        self.cookie("", cookie::time::Duration::ZERO)
     }
 
-    /// The session token from a `Cookie` header, if present.
-    pub fn token_from_cookies<'a>(&self, cookie_header: &'a str) -> Option<&'a str> {
+    fn cookie(&self, value: &str, max_age: cookie::time::Duration) -> HeaderValue {
+        let cookie = Cookie::build((self.cookie_name(), value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .max_age(max_age)
+            .secure(self.secure)
+            .build();
+        HeaderValue::try_from(cookie.to_string()).expect("a token is a valid header value")
+    }
+
+    /// The session token from the request's `Cookie` header lines (HTTP/2 may send one line per
+    /// cookie, RFC 9113 §8.2.3), if one carries this service's cookie.
+    pub fn token_from_headers(&self, headers: &HeaderMap) -> Option<String> {
         let name = self.cookie_name();
-        cookie_header.split(';').map(str::trim).find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == name).then_some(v)
-        })
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned())
     }
 }
 
@@ -212,11 +225,30 @@ mod tests {
         let s = sessions("secret-a-0123456789-0123456789-xyz");
         assert_eq!(
             s.set_cookie("t"),
-            "__Host-rf_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600; Secure"
+            "__Host-rf_session=t; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=3600"
         );
         assert_eq!(
-            s.token_from_cookies("a=1; __Host-rf_session=tok; b=2"),
-            Some("tok")
+            s.clear_cookie(),
+            "__Host-rf_session=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn the_token_is_found_among_other_cookies_and_cookie_lines() {
+        let s = sessions("secret-a-0123456789-0123456789-xyz");
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("c=3;__Host-rf_session=tok"),
+        );
+        assert_eq!(s.token_from_headers(&headers), Some("tok".to_owned()));
+        let mut other = HeaderMap::new();
+        other.append(header::COOKIE, HeaderValue::from_static("rf_session=tok"));
+        assert_eq!(
+            s.token_from_headers(&other),
+            None,
+            "the development name is another cookie"
         );
     }
 }

@@ -1,4 +1,5 @@
-//! The one state object every handler receives.
+//! The one state object every handler receives, and the process-wide status it carries: the
+//! lifecycle (started, draining) and whether the migrations are applied.
 
 use std::{
     sync::{
@@ -10,33 +11,43 @@ use std::{
 
 use sqlx::migrate::MigrateError;
 
+use axum::extract::FromRef;
+
 use crate::{
-    config::Settings, db::Database, rate_limit::LoginLimits, routes::warmup::Warmup,
-    session::Sessions,
+    config::Settings, db::Database, edge::Edge, metrics::Metrics, rate_limit::LoginLimits,
+    session::Sessions, static_files::StaticFiles, warmup::Warmup,
 };
 
 /// Cheap to clone (one reference count): axum clones the state for every request.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
+/// Everything a request may need, built once by `Application::build`.
 pub struct Shared {
     pub settings: Arc<Settings>,
+    /// The edge policy resolved for this environment; the layers hold the same `Arc`.
+    pub edge: Arc<Edge>,
     pub db: Database,
     pub lifecycle: Lifecycle,
     pub schema: SchemaStatus,
     pub warmup: Warmup,
     pub sessions: Sessions,
     pub login_limits: LoginLimits,
-    /// Origins a cookie-carrying unsafe request may come from: the API's and the frontends'.
-    pub allowed_origins: Vec<String>,
     /// The built frontend, in memory.
-    pub frontend: crate::static_files::StaticFiles,
-    pub metrics: Arc<crate::http::metrics::Metrics>,
+    pub frontend: StaticFiles,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
+    }
+}
+
+/// Lets extractors that only need the edge (the client address) take it without the whole state.
+impl FromRef<AppState> for Arc<Edge> {
+    fn from_ref(state: &AppState) -> Arc<Edge> {
+        state.edge.clone()
     }
 }
 

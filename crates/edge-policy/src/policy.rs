@@ -136,10 +136,20 @@ pub struct Environment {
     pub api_origin: String,
     #[serde(default)]
     pub frontend_origins: Vec<String>,
+    /// Read `X-Forwarded-Proto` as the client's scheme (HTTPS redirect, HSTS). Only behind a
+    /// TLS-terminating proxy that overwrites the header.
     pub trust_forwarded_proto: bool,
+    /// How many proxies in front of the API append the address they saw to `X-Forwarded-For`:
+    /// the client is that many entries from the right (RFC 7239 §5.2 for the list form). `0`
+    /// ignores the header and uses the TCP peer.
+    #[serde(default)]
+    pub forwarded_for_hops: u8,
     #[serde(default)]
     pub render_static_site: Option<String>,
 }
+
+/// The most proxies `forwarded_for_hops` may name; a chain longer than this is a mistake.
+pub const MAX_FORWARDED_FOR_HOPS: u8 = 8;
 
 /// CSP directives this policy accepts; anything else is a typo until proven otherwise.
 const KNOWN_DIRECTIVES: &[&str] = &[
@@ -315,6 +325,15 @@ impl Policy {
                 return Err(PolicyError::new(
                     format!("{key}.api_origin"),
                     "must be https outside development",
+                ));
+            }
+            if env.forwarded_for_hops > MAX_FORWARDED_FOR_HOPS {
+                return Err(PolicyError::new(
+                    format!("{key}.forwarded_for_hops"),
+                    format!(
+                        "{} is more proxies than a deployment has; expected 0 to {MAX_FORWARDED_FOR_HOPS}",
+                        env.forwarded_for_hops
+                    ),
                 ));
             }
             for (i, o) in env.frontend_origins.iter().enumerate() {

@@ -1,70 +1,120 @@
-//! HTTPS redirect behind a TLS-terminating proxy.
+//! HTTP → HTTPS redirect behind a TLS-terminating proxy.
 //!
 //! Render ends TLS at its edge and forwards plain HTTP; the only sign of the client's scheme is
-//! `X-Forwarded-Proto`, which any client can also send. So the header is read only when the
-//! policy says this environment sits behind a proxy that overwrites it, and the redirect target
-//! is built from the configured origin plus the original path and query, never from `Host` or
-//! `X-Forwarded-Host` (that would be an open redirect). `/health` is never redirected: Render's
-//! probe does not come through the edge, and a redirect would make the check meaningless.
+//! `X-Forwarded-Proto`, which any client can also send, so it is read only where the policy
+//! trusts the proxy ([`TrustedProxy::scheme`](crate::edge::TrustedProxy::scheme)). The target is
+//! the configured canonical origin plus the original path and query, never `Host` or
+//! `X-Forwarded-Host` (that would be an open redirect). Status 301 for GET and HEAD, 308 for
+//! other methods, which must not turn into GET (RFC 9110 §15.4.2, §15.4.9). The liveness path is
+//! never redirected ([`Edge::is_https_exempt`]).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     body::Body,
-    http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode},
+    http::{header, HeaderValue, Method, Request, Response, StatusCode},
 };
+use http_body_util::Either;
+use tower::{Layer, Service};
 
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+use crate::edge::{Edge, Scheme};
 
-/// The scheme the client used, as far as this service can trust anyone's word for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Https,
-    Http,
-    /// No trusted header (direct connection, or a proxy we do not trust): treat as plain HTTP
-    /// for HSTS, but never redirect — local development, probes and scrapers land here.
-    Unknown,
+/// Answers requests that arrived over plain HTTP with a redirect to the canonical HTTPS origin.
+#[derive(Clone, Debug)]
+pub struct HttpsRedirectLayer {
+    edge: Arc<Edge>,
 }
 
-/// Reads `X-Forwarded-Proto` if `trusted`. With a chain (`https, http`) the first value is the
-/// client's. Anything but `http`/`https` counts as absent.
-pub fn effective_scheme(headers: &HeaderMap, trusted: bool) -> Scheme {
-    if !trusted {
-        return Scheme::Unknown;
-    }
-    let Some(value) = headers
-        .get(&X_FORWARDED_PROTO)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Scheme::Unknown;
-    };
-    let first = value.split(',').next().unwrap_or_default().trim();
-    if first.eq_ignore_ascii_case("https") {
-        Scheme::Https
-    } else if first.eq_ignore_ascii_case("http") {
-        Scheme::Http
-    } else {
-        Scheme::Unknown
+impl HttpsRedirectLayer {
+    pub fn new(edge: Arc<Edge>) -> Self {
+        Self { edge }
     }
 }
 
-/// Paths that are never redirected.
-fn exempt(path: &str) -> bool {
-    path == "/health"
+impl<S> Layer<S> for HttpsRedirectLayer {
+    type Service = HttpsRedirect<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpsRedirect {
+            inner,
+            edge: self.edge.clone(),
+        }
+    }
 }
 
-/// The redirect for a request that arrived over plain HTTP, or `None` if it should be served.
-/// 301 for GET and HEAD; 308 for other methods, which must not turn into GET.
-pub fn redirect_for<B>(
-    request: &Request<B>,
-    origin: &str,
-    scheme: Scheme,
-) -> Option<Response<Body>> {
-    if scheme != Scheme::Http || exempt(request.uri().path()) {
+#[derive(Clone, Debug)]
+pub struct HttpsRedirect<S> {
+    inner: S,
+    edge: Arc<Edge>,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for HttpsRedirect<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<Either<ResBody, Body>>;
+    type Error = S::Error;
+    type Future = HttpsRedirectFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match redirect_for(&self.edge, &request) {
+            Some(response) => HttpsRedirectFuture::Redirect {
+                response: Some(response),
+            },
+            None => HttpsRedirectFuture::Inner {
+                inner: self.inner.call(request),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = HttpsRedirectFutureProj]
+    pub enum HttpsRedirectFuture<F> {
+        Redirect { response: Option<Response<Body>> },
+        Inner { #[pin] inner: F },
+    }
+}
+
+impl<F, E, ResBody> Future for HttpsRedirectFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<Either<ResBody, Body>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            HttpsRedirectFutureProj::Redirect { response } => {
+                let response = response.take().expect("polled after completion");
+                Poll::Ready(Ok(response.map(Either::Right)))
+            }
+            HttpsRedirectFutureProj::Inner { inner } => inner
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(Either::Left))),
+        }
+    }
+}
+
+/// The redirect for a request that arrived over plain HTTP, or `None` if it is to be served.
+fn redirect_for<B>(edge: &Edge, request: &Request<B>) -> Option<Response<Body>> {
+    if edge.proxy.scheme(request.headers()) != Scheme::Http
+        || edge.is_https_exempt(request.uri().path())
+    {
         return None;
     }
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     // The path arrives percent-encoded and is copied verbatim; the origin is fixed, so even
     // `//evil.example/` stays a path on our host.
-    let location = HeaderValue::try_from(format!("{origin}{path_and_query}")).ok()?;
+    let location =
+        HeaderValue::try_from(format!("{}{path_and_query}", edge.canonical_origin)).ok()?;
     let status = if request.method() == Method::GET || request.method() == Method::HEAD {
         StatusCode::MOVED_PERMANENTLY
     } else {
@@ -76,41 +126,29 @@ pub fn redirect_for<B>(
     Some(response)
 }
 
-/// The origin redirects point at: the configured one, always as `https://`.
-pub fn https_origin(configured: &str) -> String {
-    match configured.split_once("://") {
-        Some((_, authority)) => format!("https://{authority}"),
-        None => format!("https://{configured}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AppEnv;
 
-    const ORIGIN: &str = "https://app.example.com";
+    fn edge() -> Edge {
+        let policy = edge_policy::Policy::from_toml(edge_policy::EMBEDDED_POLICY).unwrap();
+        Edge::resolve(&policy, AppEnv::Production, &[]).unwrap()
+    }
 
-    fn request(method: Method, uri: &str, proto: Option<&str>) -> Request<()> {
+    const ORIGIN: &str = "https://release-flow-api.onrender.com";
+
+    fn redirect(method: Method, uri: &str, proto: Option<&str>) -> Option<(StatusCode, String)> {
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
-            .header("host", "evil.example");
-        builder = builder.header("x-forwarded-host", "evil.example");
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example");
         if let Some(p) = proto {
             builder = builder.header("x-forwarded-proto", p);
         }
-        builder.body(()).unwrap()
-    }
-
-    fn redirect(
-        method: Method,
-        uri: &str,
-        proto: Option<&str>,
-        trusted: bool,
-    ) -> Option<(StatusCode, String)> {
-        let req = request(method, uri, proto);
-        let scheme = effective_scheme(req.headers(), trusted);
-        redirect_for(&req, ORIGIN, scheme).map(|r| {
+        let request = builder.body(()).unwrap();
+        redirect_for(&edge(), &request).map(|r| {
             (
                 r.status(),
                 r.headers()[header::LOCATION].to_str().unwrap().to_owned(),
@@ -119,9 +157,9 @@ mod tests {
     }
 
     #[test]
-    fn trusted_http_get_is_a_301_to_the_configured_origin() {
+    fn a_trusted_http_get_is_a_301_to_the_configured_origin_rfc9110_15_4_2() {
         assert_eq!(
-            redirect(Method::GET, "/docs/a?b=1&c=%20", Some("http"), true),
+            redirect(Method::GET, "/docs/a?b=1&c=%20", Some("http")),
             Some((
                 StatusCode::MOVED_PERMANENTLY,
                 format!("{ORIGIN}/docs/a?b=1&c=%20")
@@ -132,15 +170,15 @@ mod tests {
     #[test]
     fn head_is_a_301() {
         assert_eq!(
-            redirect(Method::HEAD, "/", Some("http"), true).unwrap().0,
+            redirect(Method::HEAD, "/", Some("http")).unwrap().0,
             StatusCode::MOVED_PERMANENTLY
         );
     }
 
     #[test]
-    fn post_is_a_308_so_the_method_survives() {
+    fn post_is_a_308_so_the_method_survives_rfc9110_15_4_9() {
         assert_eq!(
-            redirect(Method::POST, "/api/auth/login", Some("http"), true)
+            redirect(Method::POST, "/api/auth/login", Some("http"))
                 .unwrap()
                 .0,
             StatusCode::PERMANENT_REDIRECT
@@ -148,51 +186,19 @@ mod tests {
     }
 
     #[test]
-    fn https_is_served() {
-        assert_eq!(redirect(Method::GET, "/", Some("https"), true), None);
+    fn https_and_an_absent_header_are_served() {
+        assert_eq!(redirect(Method::GET, "/", Some("https")), None);
+        assert_eq!(redirect(Method::GET, "/", None), None);
     }
 
     #[test]
-    fn an_absent_header_is_served() {
-        assert_eq!(redirect(Method::GET, "/", None, true), None);
-    }
-
-    #[test]
-    fn a_header_from_an_untrusted_peer_is_ignored() {
-        assert_eq!(redirect(Method::GET, "/", Some("http"), false), None);
-    }
-
-    #[test]
-    fn health_is_never_redirected() {
-        assert_eq!(redirect(Method::GET, "/health", Some("http"), true), None);
+    fn liveness_is_never_redirected() {
+        assert_eq!(redirect(Method::GET, "/health", Some("http")), None);
     }
 
     #[test]
     fn host_and_forwarded_host_never_reach_the_location() {
-        let (_, location) = redirect(Method::GET, "//evil.example/x", Some("http"), true).unwrap();
+        let (_, location) = redirect(Method::GET, "//evil.example/x", Some("http")).unwrap();
         assert_eq!(location, format!("{ORIGIN}//evil.example/x"));
-        assert!(location.starts_with("https://app.example.com/"));
-    }
-
-    #[test]
-    fn the_first_value_of_a_proto_chain_counts() {
-        let req = request(Method::GET, "/", Some("https, http"));
-        assert_eq!(effective_scheme(req.headers(), true), Scheme::Https);
-        let req = request(Method::GET, "/", Some("HTTP"));
-        assert_eq!(effective_scheme(req.headers(), true), Scheme::Http);
-    }
-
-    #[test]
-    fn an_unknown_proto_value_is_not_a_scheme() {
-        let req = request(Method::GET, "/", Some("javascript"));
-        assert_eq!(effective_scheme(req.headers(), true), Scheme::Unknown);
-    }
-
-    #[test]
-    fn a_configured_http_origin_still_redirects_to_https() {
-        assert_eq!(
-            https_origin("http://app.example.com:8443"),
-            "https://app.example.com:8443"
-        );
     }
 }

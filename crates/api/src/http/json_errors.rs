@@ -16,7 +16,7 @@ use axum::{
 use http_body_util::Either;
 use tower::{Layer, Service};
 
-use crate::{error::error_response, routes::health::PlainBody};
+use crate::error::{error_response, PlainBody};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonErrorLayer;

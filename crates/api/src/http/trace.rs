@@ -1,8 +1,8 @@
 //! Request spans and the access log: one `info` line per request with method, matched route,
-//! status, latency and request id. `/health` gets no span and no line: Render probes it every few
-//! seconds on every instance. Nor do the content-hashed assets: a page load fetches several, they
-//! never change, and a line each would bury the requests that matter. Headers are never recorded, so `Authorization` and `Cookie` cannot
-//! reach the log.
+//! status, latency, client address and request id. The quiet paths ([`Edge::is_quiet`]: the
+//! liveness probe, every few seconds on every instance, and the hashed assets, several per page
+//! load) get no span and no line. Headers are never recorded, so `Authorization` and `Cookie`
+//! cannot reach the log.
 
 use std::{
     future::Future,
@@ -12,35 +12,38 @@ use std::{
     time::{Duration, Instant},
 };
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::MatchedPath,
+    extract::{ConnectInfo, MatchedPath},
     http::{Request, Response},
 };
 use tower::{Layer, Service};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
 
-use super::{metrics::Metrics, request_id::X_REQUEST_ID};
+use super::request_id::X_REQUEST_ID;
+use crate::{
+    edge::Edge,
+    metrics::{Metrics, SlotId},
+};
 
-#[derive(Clone, Copy, Debug)]
+/// Makes the request span, or none for a quiet path.
+#[derive(Clone, Debug)]
 pub struct RequestSpan {
-    quiet_prefix: &'static str,
+    edge: Arc<Edge>,
 }
 
 impl RequestSpan {
-    /// `quiet_prefix`: the assets prefix, whose requests are not logged.
-    pub fn new(quiet_prefix: &str) -> Self {
-        // One string for the life of the process, so the span maker stays `Copy`.
-        Self {
-            quiet_prefix: Box::leak(quiet_prefix.to_owned().into_boxed_str()),
-        }
+    pub fn new(edge: Arc<Edge>) -> Self {
+        Self { edge }
     }
 }
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
         let path = request.uri().path();
-        if path == "/health" || path.starts_with(self.quiet_prefix) {
+        if self.edge.is_quiet(path) {
             return Span::none();
         }
         let request_id = request
@@ -48,12 +51,18 @@ impl<B> MakeSpan<B> for RequestSpan {
             .get(&X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let client = self.edge.proxy.client_address(request.headers(), peer);
         tracing::info_span!(
             target: "api::http",
             "request",
             method = %request.method(),
             route = tracing::field::Empty,
-            path = %request.uri().path(),
+            path,
+            client = client.map(tracing::field::display),
             request_id,
         )
     }
@@ -140,7 +149,7 @@ pin_project_lite::pin_project! {
     pub struct RecordRouteFuture<F> {
         #[pin]
         inner: F,
-        metrics: Option<(Arc<Metrics>, (usize, usize))>,
+        metrics: Option<(Arc<Metrics>, SlotId)>,
         started: Instant,
     }
 }
@@ -155,7 +164,7 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         if let (Ok(response), Some((metrics, slot))) = (&result, this.metrics.take()) {
-            metrics.record_at(
+            metrics.record(
                 slot,
                 response.status(),
                 this.started.elapsed().as_secs_f64(),

@@ -1,10 +1,8 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/me`, and the [`AuthUser`]
 //! extractor that any handler can take to require a session.
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, State},
+    extract::{FromRequestParts, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -14,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{ApiError, ApiJson, ApiResult, ErrorBody},
+    http::client_address::ClientAddress,
     session::{Claims, SessionError},
     state::AppState,
     users,
@@ -74,7 +73,7 @@ const INVALID_CREDENTIALS: &str = "wrong email or password";
 #[tracing::instrument(name = "login", skip_all, fields(email = tracing::field::Empty))]
 pub async fn login(
     State(state): State<AppState>,
-    parts: RequestMeta,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let email = users::normalise_email(&body.email).ok_or_else(|| {
@@ -98,9 +97,9 @@ pub async fn login(
             ),
         ));
     }
-    if let Err(wait) = state.login_limits.check(parts.client, &email) {
+    if let Err(wait) = state.login_limits.check(client, &email) {
         let retry_after = wait.as_secs().max(1);
-        tracing::warn!(client = ?parts.client, retry_after, "login rate limited");
+        tracing::warn!(client = ?client, retry_after, "login rate limited");
         let mut response = ApiError::client(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -137,9 +136,9 @@ pub async fn login(
         expires_at: claims.exp,
     })
     .into_response();
-    let cookie =
-        HeaderValue::try_from(state.sessions.set_cookie(&token)).map_err(anyhow::Error::from)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state.sessions.set_cookie(&token));
     Ok(response)
 }
 
@@ -153,12 +152,12 @@ pub async fn login(
         (status = 403, description = "`cross_site_request`", body = ErrorBody),
     )
 )]
-pub async fn logout(State(state): State<AppState>) -> ApiResult<Response> {
+pub async fn logout(State(state): State<AppState>) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie =
-        HeaderValue::try_from(state.sessions.clear_cookie()).map_err(anyhow::Error::from)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state.sessions.clear_cookie());
+    response
 }
 
 /// `GET /api/session`: the session if there is one, else `{"session": null}` — always 200, so a
@@ -216,14 +215,11 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|cookies| state.sessions.token_from_cookies(cookies))
+        let token = state
+            .sessions
+            .token_from_headers(&parts.headers)
             .ok_or(ApiError::Unauthorized)?;
-        let claims = state.sessions.verify(token).map_err(|e| {
+        let claims = state.sessions.verify(&token).map_err(|e| {
             tracing::debug!(error = %e, "session refused");
             ApiError::Unauthorized
         })?;
@@ -237,88 +233,9 @@ impl FromRequestParts<AppState> for AuthUser {
 
 /// The verified claims of the session cookie in `headers`.
 fn session_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, SessionError> {
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|cookies| state.sessions.token_from_cookies(cookies))
+    let token = state
+        .sessions
+        .token_from_headers(headers)
         .ok_or(SessionError::Missing)?;
-    state.sessions.verify(token)
-}
-
-/// Who is asking: the client address, from the trusted proxy's `X-Forwarded-For` when the
-/// policy says this environment sits behind one, else the TCP peer. Never from a header a client
-/// could set freely.
-pub struct RequestMeta {
-    pub client: Option<IpAddr>,
-}
-
-impl FromRequestParts<AppState> for RequestMeta {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let behind_proxy = state
-            .settings
-            .policy
-            .environment(state.settings.env.as_str())
-            .map(|e| e.trust_forwarded_proto)
-            .unwrap_or(false);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(RequestMeta {
-            client: client_address(&parts.headers, behind_proxy, peer),
-        })
-    }
-}
-
-/// The proxy appends the address it saw to `X-Forwarded-For`, so the right-most entry is the one
-/// a client cannot forge; anything the client sent stands to its left.
-pub fn client_address(
-    headers: &HeaderMap,
-    behind_proxy: bool,
-    peer: Option<IpAddr>,
-) -> Option<IpAddr> {
-    if !behind_proxy {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .next_back()
-        .or(peer)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn behind_the_proxy_the_right_most_forwarded_address_counts() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
-        );
-        let peer = Some("10.0.0.1".parse().unwrap());
-        assert_eq!(
-            client_address(&headers, true, peer),
-            Some("203.0.113.7".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn without_a_trusted_proxy_the_header_is_ignored() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
-        let peer = Some("192.0.2.1".parse().unwrap());
-        assert_eq!(client_address(&headers, false, peer), peer);
-    }
+    state.sessions.verify(&token)
 }

@@ -3,14 +3,12 @@
 //! fallback. Security headers and Cache-Control (`no-cache` for documents, `immutable` for hashed
 //! assets) come from the policy layer around the router.
 
+use crate::{error::ApiError, state::AppState};
 use axum::{
     extract::State,
     http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{Html, IntoResponse, Response},
 };
-use edge_policy::policy::Redirect;
-
-use crate::{error::ApiError, state::AppState};
 
 pub async fn fallback(
     State(state): State<AppState>,
@@ -18,7 +16,7 @@ pub async fn fallback(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(location) = redirect_target(&state.settings.policy.redirects, uri.path()) {
+    if let Some(location) = state.edge.redirect_target(uri.path()) {
         if let Ok(location) = HeaderValue::try_from(location) {
             return (
                 StatusCode::MOVED_PERMANENTLY,
@@ -44,7 +42,7 @@ pub async fn fallback(
     }
     match state
         .frontend
-        .resolve(uri.path(), &state.settings.policy.assets.prefix)
+        .resolve(uri.path(), &state.edge.assets_prefix)
     {
         Some(file) => file.respond(&method, &headers),
         None => ApiError::NotFound.into_response(),
@@ -62,52 +60,4 @@ fn not_built(state: &AppState) -> Response {
          <p>Health: <a href=\"/api/health\">/api/health</a></p></body></html>"
     ))
     .into_response()
-}
-
-/// The target of the first rule matching `path`: exact `from`, or `from` ending in `*` as a
-/// prefix whose remainder replaces `:splat` in `to`.
-pub fn redirect_target(redirects: &[Redirect], path: &str) -> Option<String> {
-    redirects
-        .iter()
-        .find_map(|r| match r.from.strip_suffix('*') {
-            Some(prefix) => path
-                .strip_prefix(prefix)
-                .map(|splat| r.to.replace(":splat", splat)),
-            None => (r.from == path).then(|| r.to.clone()),
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules() -> Vec<Redirect> {
-        vec![
-            Redirect {
-                from: "/login".into(),
-                to: "/".into(),
-                status: 301,
-            },
-            Redirect {
-                from: "/docs/*".into(),
-                to: "/guide/:splat".into(),
-                status: 301,
-            },
-        ]
-    }
-
-    #[test]
-    fn an_exact_rule_matches_only_its_path() {
-        assert_eq!(redirect_target(&rules(), "/login"), Some("/".into()));
-        assert_eq!(redirect_target(&rules(), "/login/x"), None);
-    }
-
-    #[test]
-    fn a_splat_rule_carries_the_rest_of_the_path() {
-        assert_eq!(
-            redirect_target(&rules(), "/docs/a/b"),
-            Some("/guide/a/b".into())
-        );
-        assert_eq!(redirect_target(&rules(), "/documents"), None);
-    }
 }

@@ -10,14 +10,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
-use crate::state::{AppState, Schema};
-
-/// Marks a response whose non-JSON error body is deliberate (liveness), so the JSON-error layer
-/// leaves it alone.
-#[derive(Clone, Copy, Debug)]
-pub struct PlainBody;
+use crate::{
+    clock::{now_rfc3339, round2},
+    config::Backend,
+    error::PlainBody,
+    state::{AppState, Schema},
+};
 
 static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -169,8 +168,8 @@ impl HealthReport {
         };
         let db_check = Check {
             component_id: Some(match backend {
-                crate::config::Backend::Sqlite => "sqlite",
-                crate::config::Backend::Postgres => "postgres",
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgres",
             }),
             component_type: "datastore",
             observed_value: Some(serde_json::json!(round2(elapsed.as_secs_f64() * 1000.0))),
@@ -229,14 +228,4 @@ impl HealthReport {
             },
         }
     }
-}
-
-pub fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .expect("formattable")
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }

@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn every_route_but_metrics_is_documented() {
         let doc = ApiDoc::openapi();
-        for route in crate::startup::ROUTES {
+        for route in crate::router::ROUTES {
             if *route == "/metrics" {
                 continue;
             }
@@ -90,6 +90,6 @@ mod tests {
                 "{route} is not in the OpenAPI document"
             );
         }
-        assert_eq!(doc.paths.paths.len(), crate::startup::ROUTES.len() - 1);
+        assert_eq!(doc.paths.paths.len(), crate::router::ROUTES.len() - 1);
     }
 }

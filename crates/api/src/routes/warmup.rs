@@ -1,15 +1,9 @@
-//! `POST /api/warmup`: pays, once, what the first real requests would otherwise pay for.
-//!
-//! Single flight: concurrent calls share one run. A call that arrives while a run is in progress
-//! waits for it and returns its report (`"served": "joined"`); once warm, a call returns the stored
-//! report at once (`"cached"`). A failed run is not cached: the next call runs again.
+//! `POST /api/warmup`: pays, once, what the first real requests would otherwise pay for —
+//! migrations, the pool's connections with the hot statements prepared on each, the password
+//! hasher's memory. Concurrent calls share one run ([`Warmup`](crate::warmup::Warmup)).
 
 use std::{
     future::Future,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
     time::{Duration, Instant},
 };
 
@@ -19,72 +13,18 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use tokio::sync::Mutex;
 
 use crate::{
-    db::HOT_STATEMENTS,
-    error::ErrorBody,
-    routes::health::now_rfc3339,
+    clock::{millis, now_rfc3339},
+    db,
+    error::{ErrorBody, ErrorDetail},
     state::{AppState, Schema},
+    users,
+    warmup::{Served, Step, StepResult, WarmupReport, WarmupStatus},
 };
 
-#[derive(Debug, Default)]
-pub struct Warmup {
-    last: Mutex<Option<Arc<WarmupReport>>>,
-    runs: AtomicU64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WarmupReport {
-    pub status: WarmupStatus,
-    /// Which run of this process produced the report (1 for the first).
-    pub run: u64,
-    #[schema(format = DateTime)]
-    pub started_at: String,
-    #[schema(format = DateTime)]
-    pub finished_at: String,
-    pub duration_ms: f64,
-    pub steps: Vec<Step>,
-    #[serde(skip)]
-    #[schema(ignore)]
-    finished: Option<Instant>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum WarmupStatus {
-    Warm,
-    Failed,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Step {
-    pub name: &'static str,
-    pub duration_ms: f64,
-    pub result: StepResult,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StepResult {
-    Ok,
-    Error,
-}
-
-/// How a call was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Served {
-    /// This call ran the warmup.
-    Ran,
-    /// This call waited for a run that was already in progress.
-    Joined,
-    /// The instance was already warm.
-    Cached,
-}
+/// Statements every request path depends on, prepared on each connection by warmup.
+const HOT_STATEMENTS: &[&str] = &[db::PING, users::FIND_BY_EMAIL];
 
 /// The report, how this call was served, and an error when a step failed.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -93,29 +33,7 @@ pub struct WarmupResponse<'a> {
     #[serde(flatten)]
     report: &'a WarmupReport,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<crate::error::ErrorDetail<'a>>,
-}
-
-impl Warmup {
-    /// Returns the current report, running `run` only if no run is in progress or finished warm.
-    pub async fn run_or_join<F, Fut>(&self, arrived: Instant, run: F) -> (Arc<WarmupReport>, Served)
-    where
-        F: FnOnce(u64) -> Fut,
-        Fut: Future<Output = WarmupReport>,
-    {
-        let mut last = self.last.lock().await;
-        if let Some(report) = last.as_ref() {
-            if report.finished.is_some_and(|f| f >= arrived) {
-                return (report.clone(), Served::Joined);
-            }
-            if report.status == WarmupStatus::Warm {
-                return (report.clone(), Served::Cached);
-            }
-        }
-        let report = Arc::new(run(self.runs.fetch_add(1, Ordering::Relaxed) + 1).await);
-        *last = Some(report.clone());
-        (report, Served::Ran)
-    }
+    error: Option<ErrorDetail<'a>>,
 }
 
 #[utoipa::path(
@@ -153,7 +71,7 @@ pub async fn warmup(State(state): State<AppState>) -> Response {
         WarmupStatus::Warm => (StatusCode::OK, None),
         WarmupStatus::Failed => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Some(crate::error::ErrorDetail {
+            Some(ErrorDetail {
                 code: "warmup_failed",
                 message: "a warmup step failed; see steps",
             }),
@@ -229,7 +147,7 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
     steps.push(
         step("password.hasher", step_timeout, async {
             // The first argon2 call maps its 19 MiB of working memory; pay that here, not in a login.
-            tokio::task::spawn_blocking(crate::users::prepare_dummy_hash)
+            tokio::task::spawn_blocking(users::prepare_dummy_hash)
                 .await
                 .map(|()| "argon2id ready".to_owned())
                 .map_err(|e| format!("could not prepare the hasher: {e}"))
@@ -273,73 +191,5 @@ async fn step(
         duration_ms: millis(started.elapsed()),
         result,
         detail,
-    }
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 100_000.0).round() / 100.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(status: WarmupStatus, run: u64) -> WarmupReport {
-        WarmupReport {
-            status,
-            run,
-            started_at: String::new(),
-            finished_at: String::new(),
-            duration_ms: 0.0,
-            steps: vec![],
-            finished: Some(Instant::now()),
-        }
-    }
-
-    #[tokio::test]
-    async fn concurrent_calls_share_one_run() {
-        let warmup = Arc::new(Warmup::default());
-        let barrier = Arc::new(tokio::sync::Barrier::new(8));
-        let calls: Vec<_> = (0..8)
-            .map(|_| {
-                let (warmup, barrier) = (warmup.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    warmup
-                        .run_or_join(Instant::now(), |run| async move {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            report(WarmupStatus::Warm, run)
-                        })
-                        .await
-                })
-            })
-            .collect();
-        let mut ran = 0;
-        for call in calls {
-            let (report, served) = call.await.unwrap();
-            assert_eq!(report.run, 1);
-            ran += usize::from(served == Served::Ran);
-        }
-        assert_eq!(ran, 1);
-    }
-
-    #[tokio::test]
-    async fn a_failed_run_is_retried_by_the_next_call() {
-        let warmup = Warmup::default();
-        let (first, _) = warmup
-            .run_or_join(Instant::now(), |run| async move {
-                report(WarmupStatus::Failed, run)
-            })
-            .await;
-        let (second, served) = warmup
-            .run_or_join(Instant::now(), |run| async move {
-                report(WarmupStatus::Warm, run)
-            })
-            .await;
-        assert_eq!((first.run, second.run, served), (1, 2, Served::Ran));
-        let (third, served) = warmup
-            .run_or_join(Instant::now(), |_| async { unreachable!("already warm") })
-            .await;
-        assert_eq!((third.run, served), (2, Served::Cached));
     }
 }

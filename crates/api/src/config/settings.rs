@@ -1,0 +1,173 @@
+//! The typed settings [`Config::validate`](super::Config::validate) produces: what the rest of
+//! the program reads, never the environment itself.
+
+use std::{fmt, net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where the application runs. Decides defaults and how strict validation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Staging,
+    Production,
+}
+
+impl AppEnv {
+    /// The name `APP_ENV` and `policy.toml`'s `[environments.NAME]` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppEnv::Development => "development",
+            AppEnv::Staging => "staging",
+            AppEnv::Production => "production",
+        }
+    }
+
+    pub fn is_development(self) -> bool {
+        self == AppEnv::Development
+    }
+}
+
+impl fmt::Display for AppEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `DATABASE_URL`, kept secret (a PostgreSQL URL carries the password), with its backend.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    pub(super) url: SecretString,
+    pub(super) backend: Backend,
+}
+
+impl DatabaseUrl {
+    pub fn expose_secret(&self) -> &str {
+        self.url.expose_secret()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the URL's user information carries a password (`postgres://user:PASSWORD@host`).
+    pub fn has_password(&self) -> bool {
+        let url = self.url.expose_secret();
+        let authority = url.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = authority.split(['/', '?']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({}:[REDACTED])", self.backend)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL's scheme names, if it is one this service speaks.
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// The validated settings: what the rest of the program reads, never the environment itself.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub env: AppEnv,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub session: SessionSettings,
+    pub log: LogSettings,
+    pub release: ReleaseInfo,
+    pub frontend_dir: PathBuf,
+    /// Bearer token for `/metrics`; `None` switches the endpoint off.
+    pub metrics_token: Option<SecretString>,
+    /// Local development only (development, and not on Render): create and print a demo login.
+    pub demo_login: bool,
+    /// The edge policy, validated, with an entry for `env`.
+    pub policy: Arc<edge_policy::Policy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+    /// Bounds both a slow request head and an idle keep-alive connection (one hyper timer).
+    pub header_read_timeout: Duration,
+    /// From SIGTERM to exit, at most.
+    pub shutdown_timeout: Duration,
+    /// From SIGTERM to closing the listener, with `/health` at 503.
+    pub drain: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+    pub probe_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub secret: SecretString,
+    pub ttl: Duration,
+    /// True when no secret was configured and a random one was made (development only).
+    pub generated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive, checked at start-up.
+    pub filter: String,
+}
+
+/// What `/api/health` says about this build and instance.
+#[derive(Debug, Clone)]
+pub struct ReleaseInfo {
+    pub version: &'static str,
+    pub release_id: Option<String>,
+    pub service_id: String,
+    pub instance_id: String,
+}

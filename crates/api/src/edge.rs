@@ -1,0 +1,436 @@
+//! The edge policy resolved for this process: `policy.toml`, `APP_ENV` and the served
+//! `index.html` (whose inline scripts the CSP hashes) turned once, at start-up, into the values
+//! the layers and extractors read on every request — header values per response class, the
+//! canonical origin for redirects, the trusted-proxy settings, the origins that may call the API,
+//! the assets prefix, the path redirects, and the paths exempt from the HTTPS redirect and the
+//! access log. Nothing here parses the policy again or looks up the environment per request.
+
+use std::net::IpAddr;
+
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use edge_policy::{policy::Redirect, Policy, PolicyError, ResponseClass};
+
+use crate::config::AppEnv;
+
+/// Render's health check path: never redirected to HTTPS, never logged, no database behind it.
+pub const LIVENESS_PATH: &str = "/health";
+/// The prefix of every JSON endpoint; nothing under it is ever the frontend.
+pub const API_PREFIX: &str = "/api";
+/// Prometheus' scrape path.
+pub const METRICS_PATH: &str = "/metrics";
+
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The headers one response class carries, ready to copy into a response.
+#[derive(Debug)]
+pub struct ClassHeaders {
+    /// Security headers; they override whatever a handler set.
+    pub headers: Box<[(HeaderName, HeaderValue)]>,
+    /// `Cache-Control`, used only where the handler chose none.
+    pub cache_control: HeaderValue,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Edge {
+    pub env: AppEnv,
+    document: ClassHeaders,
+    asset: ClassHeaders,
+    api: ClassHeaders,
+    redirect: ClassHeaders,
+    /// `Strict-Transport-Security`, for responses the proxy says went out over HTTPS.
+    pub hsts: HeaderValue,
+    /// Where plain-HTTP requests are redirected: the environment's `api_origin`, as `https://`,
+    /// never the request's `Host` (that would be an open redirect).
+    pub canonical_origin: Box<str>,
+    pub proxy: TrustedProxy,
+    /// Origins a cross-origin browser request may come from, with credentials: the
+    /// environment's `frontend_origins` (CORS).
+    pub cors_origins: Box<[HeaderValue]>,
+    /// Origins an unsafe (non-GET) browser request may come from: the API's own and the
+    /// frontends' (CSRF).
+    pub trusted_origins: Box<[String]>,
+    /// URL prefix of the content-hashed assets (`/assets/`).
+    pub assets_prefix: Box<str>,
+    redirects: Box<[Redirect]>,
+}
+
+impl Edge {
+    /// Resolves `policy` for `env`. `script_hashes` are the CSP sources (`'sha256-…'`) of the
+    /// served index.html's inline scripts.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] if the policy has no entry for `env` (validation at start-up already
+    /// checks that, so in practice this does not fail).
+    pub fn resolve(
+        policy: &Policy,
+        env: AppEnv,
+        script_hashes: &[String],
+    ) -> Result<Edge, PolicyError> {
+        let name = env.as_str();
+        let environment = policy.environment(name)?;
+        let class = |class: ResponseClass| -> Result<ClassHeaders, PolicyError> {
+            let mut headers = Vec::new();
+            let mut cache_control = None;
+            for h in policy.headers_for(name, class, script_hashes)? {
+                let (name, value) = h.http();
+                if name == header::CACHE_CONTROL {
+                    cache_control = Some(value);
+                } else {
+                    headers.push((name, value));
+                }
+            }
+            Ok(ClassHeaders {
+                headers: headers.into(),
+                cache_control: cache_control.expect("every class has a Cache-Control"),
+            })
+        };
+        let cors_origins = environment
+            .frontend_origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).expect("validated as an origin"))
+            .collect();
+        let trusted_origins = std::iter::once(&environment.api_origin)
+            .chain(&environment.frontend_origins)
+            .map(|o| o.to_ascii_lowercase())
+            .collect();
+        Ok(Edge {
+            env,
+            document: class(ResponseClass::Document)?,
+            asset: class(ResponseClass::Asset)?,
+            api: class(ResponseClass::Api)?,
+            redirect: class(ResponseClass::Redirect)?,
+            hsts: policy.hsts().http().1,
+            canonical_origin: https_origin(&environment.api_origin).into(),
+            proxy: TrustedProxy {
+                forwarded_proto: environment.trust_forwarded_proto,
+                forwarded_for_hops: environment.forwarded_for_hops.into(),
+            },
+            cors_origins,
+            trusted_origins,
+            assets_prefix: policy.assets.prefix.clone().into(),
+            redirects: policy.redirects.clone().into(),
+        })
+    }
+
+    /// What a response to `path` is, before its status is known: the API (JSON endpoints,
+    /// liveness, metrics), a hashed asset, or a document (the SPA).
+    pub fn class_of_path(&self, path: &str) -> ResponseClass {
+        if path == LIVENESS_PATH || path == METRICS_PATH || is_api_path(path) {
+            ResponseClass::Api
+        } else if path.starts_with(&*self.assets_prefix) {
+            ResponseClass::Asset
+        } else {
+            ResponseClass::Document
+        }
+    }
+
+    /// The headers a response of `class` carries.
+    pub fn headers(&self, class: ResponseClass) -> &ClassHeaders {
+        match class {
+            ResponseClass::Document => &self.document,
+            ResponseClass::Asset => &self.asset,
+            ResponseClass::Api => &self.api,
+            ResponseClass::Redirect => &self.redirect,
+        }
+    }
+
+    /// Paths answered over plain HTTP without a redirect: Render's probe does not come through
+    /// the edge, and a redirect would make its check meaningless.
+    pub fn is_https_exempt(&self, path: &str) -> bool {
+        path == LIVENESS_PATH
+    }
+
+    /// Paths without an access-log line: the liveness probe (every few seconds on every
+    /// instance) and the hashed assets (several per page load, never changing).
+    pub fn is_quiet(&self, path: &str) -> bool {
+        path == LIVENESS_PATH || path.starts_with(&*self.assets_prefix)
+    }
+
+    /// The target of the first policy redirect matching `path`: an exact `from`, or a `from`
+    /// ending in `*` as a prefix whose remainder replaces `:splat` in `to`.
+    pub fn redirect_target(&self, path: &str) -> Option<String> {
+        self.redirects
+            .iter()
+            .find_map(|r| match r.from.strip_suffix('*') {
+                Some(prefix) => path
+                    .strip_prefix(prefix)
+                    .map(|splat| r.to.replace(":splat", splat)),
+                None => (r.from == path).then(|| r.to.clone()),
+            })
+    }
+}
+
+/// Whether `path` belongs to the JSON API.
+pub fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(API_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The scheme the client used, as far as this service can trust anyone's word for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+    /// No trusted header (a direct connection, or a proxy not trusted): plain HTTP for HSTS,
+    /// but never redirected — local development, probes and scrapers land here.
+    Unknown,
+}
+
+/// What the proxies in front of the API are trusted to say, per header: trusting one says
+/// nothing about the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    /// Read `X-Forwarded-Proto`.
+    pub forwarded_proto: bool,
+    /// Proxies that append to `X-Forwarded-For`; 0 ignores the header.
+    pub forwarded_for_hops: usize,
+}
+
+impl TrustedProxy {
+    /// The client's scheme from `X-Forwarded-Proto` when trusted. With a chain (`https, http`)
+    /// the first value is the client's; anything but `http`/`https` counts as absent.
+    pub fn scheme(&self, headers: &HeaderMap) -> Scheme {
+        if !self.forwarded_proto {
+            return Scheme::Unknown;
+        }
+        let Some(value) = headers
+            .get(&X_FORWARDED_PROTO)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Scheme::Unknown;
+        };
+        let first = value.split(',').next().unwrap_or_default().trim();
+        if first.eq_ignore_ascii_case("https") {
+            Scheme::Https
+        } else if first.eq_ignore_ascii_case("http") {
+            Scheme::Http
+        } else {
+            Scheme::Unknown
+        }
+    }
+
+    /// The client's address: the entry `forwarded_for_hops` from the right of `X-Forwarded-For`
+    /// (every field line, in order, as one list: RFC 9110 §5.3), which the nearest trusted proxy
+    /// wrote. Entries further left were written by the client and are never used: when the list
+    /// is shorter than the hops or that entry is not an IP address, the answer is `peer`.
+    pub fn client_address(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        let hops = self.forwarded_for_hops;
+        if hops == 0 {
+            return peer;
+        }
+        let entries: Vec<&str> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+            .map(str::trim)
+            .collect();
+        entries
+            .len()
+            .checked_sub(hops)
+            .and_then(|i| parse_forwarded_address(entries[i]))
+            .or(peer)
+    }
+}
+
+/// An `X-Forwarded-For` entry as proxies write it: an IP address, an IPv6 address in brackets,
+/// either with a port (`203.0.113.7:4711`, `[2001:db8::1]:4711`).
+fn parse_forwarded_address(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    let (host, port) = entry.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// The origin redirects point at: the configured one, always as `https://`.
+pub fn https_origin(configured: &str) -> String {
+    match configured.split_once("://") {
+        Some((_, authority)) => format!("https://{authority}"),
+        None => format!("https://{configured}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const PROXY: TrustedProxy = TrustedProxy {
+        forwarded_proto: true,
+        forwarded_for_hops: 2,
+    };
+
+    fn peer() -> Option<IpAddr> {
+        Some("10.0.0.1".parse().unwrap())
+    }
+
+    #[test]
+    fn the_first_value_of_a_proto_chain_counts() {
+        assert_eq!(
+            PROXY.scheme(&headers(&[("x-forwarded-proto", "https, http")])),
+            Scheme::Https
+        );
+        assert_eq!(
+            PROXY.scheme(&headers(&[("x-forwarded-proto", "HTTP")])),
+            Scheme::Http
+        );
+    }
+
+    #[test]
+    fn an_unknown_proto_value_is_not_a_scheme() {
+        assert_eq!(
+            PROXY.scheme(&headers(&[("x-forwarded-proto", "javascript")])),
+            Scheme::Unknown
+        );
+        assert_eq!(PROXY.scheme(&headers(&[])), Scheme::Unknown);
+    }
+
+    #[test]
+    fn an_untrusted_proto_header_is_ignored() {
+        let proxy = TrustedProxy {
+            forwarded_proto: false,
+            ..PROXY
+        };
+        assert_eq!(
+            proxy.scheme(&headers(&[("x-forwarded-proto", "http")])),
+            Scheme::Unknown
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_entry_the_nearest_trusted_proxies_wrote() {
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 104.16.0.1")]);
+        assert_eq!(
+            PROXY.client_address(&h, peer()),
+            Some("203.0.113.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn several_field_lines_are_one_list_in_order() {
+        // RFC 9110 §5.3: field lines with the same name combine, in order, into one list.
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "203.0.113.7, 104.16.0.1"),
+        ]);
+        assert_eq!(
+            PROXY.client_address(&h, peer()),
+            Some("203.0.113.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_non_address_where_the_client_should_be_falls_back_to_the_peer() {
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, unknown, 104.16.0.1")]);
+        assert_eq!(PROXY.client_address(&h, peer()), peer());
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, unknown")]);
+        assert_eq!(
+            PROXY.client_address(&h, peer()),
+            Some("203.0.113.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_list_shorter_than_the_hops_falls_back_to_the_peer() {
+        let h = headers(&[("x-forwarded-for", "104.16.0.1")]);
+        assert_eq!(PROXY.client_address(&h, peer()), peer());
+        assert_eq!(PROXY.client_address(&headers(&[]), peer()), peer());
+    }
+
+    #[test]
+    fn zero_hops_ignore_the_header() {
+        let proxy = TrustedProxy {
+            forwarded_for_hops: 0,
+            ..PROXY
+        };
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7")]);
+        assert_eq!(proxy.client_address(&h, peer()), peer());
+    }
+
+    #[test]
+    fn addresses_with_ports_and_brackets_are_read() {
+        for (entry, ip) in [
+            ("203.0.113.7:4711", "203.0.113.7"),
+            ("[2001:db8::1]:4711", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+        ] {
+            assert_eq!(
+                parse_forwarded_address(entry),
+                Some(ip.parse().unwrap()),
+                "{entry}"
+            );
+        }
+        assert_eq!(parse_forwarded_address("_hidden"), None);
+    }
+
+    fn edge_with_redirects(rules: &str) -> Edge {
+        let policy =
+            Policy::from_toml(&format!("{}\n{rules}", edge_policy::EMBEDDED_POLICY)).unwrap();
+        Edge::resolve(&policy, AppEnv::Production, &[]).unwrap()
+    }
+
+    const RULES: &str = "[[redirects]]\nfrom = \"/docs/*\"\nto = \"/guide/:splat\"\nstatus = 301\n";
+
+    #[test]
+    fn an_exact_rule_matches_only_its_path() {
+        let edge = edge_with_redirects(RULES);
+        assert_eq!(edge.redirect_target("/login"), Some("/".into()));
+        assert_eq!(edge.redirect_target("/login/x"), None);
+    }
+
+    #[test]
+    fn a_splat_rule_carries_the_rest_of_the_path() {
+        let edge = edge_with_redirects(RULES);
+        assert_eq!(edge.redirect_target("/docs/a/b"), Some("/guide/a/b".into()));
+        assert_eq!(edge.redirect_target("/documents"), None);
+    }
+
+    #[test]
+    fn the_proxy_settings_come_from_the_environment() {
+        let edge = edge_with_redirects("");
+        assert_eq!(
+            edge.proxy,
+            TrustedProxy {
+                forwarded_proto: true,
+                forwarded_for_hops: 2
+            }
+        );
+        assert_eq!(
+            &*edge.canonical_origin,
+            "https://release-flow-api.onrender.com"
+        );
+        assert!(edge.is_https_exempt(LIVENESS_PATH));
+        assert!(edge.is_quiet("/assets/app-1234.js"));
+        assert!(!edge.is_quiet("/api/health"));
+    }
+
+    #[test]
+    fn the_api_prefix_is_a_path_segment() {
+        assert!(is_api_path("/api"));
+        assert!(is_api_path("/api/"));
+        assert!(is_api_path("/api/health"));
+        assert!(!is_api_path("/apis"));
+        assert!(!is_api_path("/"));
+    }
+
+    #[test]
+    fn a_configured_http_origin_still_redirects_to_https() {
+        assert_eq!(
+            https_origin("http://app.example.com:8443"),
+            "https://app.example.com:8443"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! The routes: what each path answers, and the route table the metrics are kept for.
+
+use axum::{
+    http::StatusCode,
+    routing::{get, post},
+    Router,
+};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{
+    edge::{API_PREFIX, LIVENESS_PATH, METRICS_PATH},
+    error::ApiError,
+    http::trace::RecordRouteLayer,
+    routes::{auth, frontend, health, metrics, openapi, warmup},
+    state::AppState,
+};
+
+/// Every route the router matches, as `MatchedPath` names them: the metrics table.
+pub const ROUTES: &[&str] = &[
+    LIVENESS_PATH,
+    METRICS_PATH,
+    "/api/health",
+    "/api/warmup",
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/api/me",
+    "/api/session",
+    "/api/openapi.json",
+];
+
+/// The routes. Each records its matched path into the request span and the metrics
+/// ([`RecordRouteLayer`]); anything else under `/api` is a JSON 404, and every other path is
+/// the frontend.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new()
+        .route("/health", get(health::readiness))
+        .route("/warmup", post(warmup::warmup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/session", get(auth::session))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(api_not_found);
+    if let Some(cors) = cors(&state) {
+        api = api.layer(cors);
+    }
+    Router::new()
+        .route(LIVENESS_PATH, get(health::liveness))
+        .route(METRICS_PATH, get(metrics::endpoint))
+        .nest(API_PREFIX, api)
+        .route_layer(RecordRouteLayer::new(state.metrics.clone()))
+        .fallback(frontend::fallback)
+        .with_state(state)
+}
+
+/// CORS for the policy's frontend origins: exact origins, with credentials (the session cookie).
+/// None when the frontend is only ever served from the API's own origin.
+fn cors(state: &AppState) -> Option<CorsLayer> {
+    use axum::http::{header, Method};
+    if state.edge.cors_origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(state.edge.cors_origins.iter().cloned()))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+}
