@@ -21,6 +21,8 @@ impl Checker {
                     .ok_or("/api/health reports no version")?
             }
         };
+        let version = semver::Version::parse(&version)
+            .map_err(|e| format!("the deployed version {version:?} is not SemVer 2.0.0: {e}"))?;
         let path = &self.options.changelog;
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if crate::changelog::has_release(&text, &version) {
