@@ -13,13 +13,17 @@ use std::{
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+/// One request of the load, as recorded. Serialised with these field names (snake_case) in the
+/// report's `failures`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
-    /// Milliseconds since the load started.
+    /// When the request was sent: milliseconds since the load started.
     pub at_ms: u64,
+    /// Milliseconds from sending to the end of the response body (or to the transport error).
     pub latency_ms: f64,
+    /// The path requested: `/api/health` (3 in 4) or `/health`.
     pub path: &'static str,
-    /// HTTP status, or 0 for a transport error.
+    /// HTTP status, or 0 for a transport error. Anything outside 200–399 is a failure.
     pub status: u16,
 }
 

@@ -30,23 +30,48 @@ pub use load::Sample;
 pub use plot::plot;
 pub use report::{render_human, Event, Report};
 
+/// How to run a rehearsal (the `release-check rehearse` flags).
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The `api` binary; a relative path is resolved against the current directory.
     pub api_bin: PathBuf,
+    /// The nginx binary (looked up on `PATH` when it is a bare name).
     pub nginx_bin: PathBuf,
+    /// The PostgreSQL URL every instance shares; the rehearsal's account is created there.
     pub database_url: String,
+    /// How many instances serve at once, each replaced in turn; at least 2 (the session check
+    /// logs in on one and uses the session on another).
     pub instances: usize,
+    /// Requests per second, sent open-loop (whatever the previous requests are doing).
     pub rps: u32,
-    /// Load before the first replacement and after the last.
+    /// How long the load runs before the first replacement.
     pub warm: Duration,
+    /// How long the load runs after the last replacement.
     pub settle: Duration,
+    /// nginx listens on this port; the instances take the ports after it, one new port per
+    /// instance started (`instances` × 2 in all).
     pub base_port: u16,
+    /// The directory `rehearsal.json` and `rehearsal.svg` are written to (created if missing).
     pub out: PathBuf,
 }
 
 const PASSWORD: &str = "rehearsal password 0123";
 const EMAIL: &str = "rehearsal@example.com";
 
+/// Runs a rehearsal: starts `options.instances` instances and nginx in front of them, logs in on
+/// one and uses the session on another, then sends load while each instance is replaced in turn
+/// (new one healthy, traffic moved, 1 s later SIGTERM to the old one, its exit timed), the order
+/// Render's zero-downtime deploys follow (docs/RELIABILITY.md). Prints each
+/// event as it happens, writes `rehearsal.json` (the [`Report`]) and `rehearsal.svg` ([`plot`])
+/// to `options.out`, and returns the report; failed requests are in the report, not an error.
+///
+/// # Errors
+///
+/// The rehearsal could not be run: the `api` binary is missing, `api user add` failed (the
+/// database is unreachable), an instance was not healthy within 20 s or an old one did not exit
+/// within 30 s of SIGTERM, nginx did not start, answer within 10 s or reload, the session check
+/// failed, or the report could not be written. The instances and the nginx master started so far
+/// are then killed (SIGKILL, on drop); the scratch directory in the system temp dir is left behind.
 pub async fn rehearse(mut options: Options) -> anyhow::Result<Report> {
     // The instances run in a scratch directory, so a relative path must be resolved first.
     options.api_bin = std::fs::canonicalize(&options.api_bin).with_context(|| {

@@ -3,7 +3,9 @@
 
 use super::{report::percentile, Report, Sample};
 
-/// p95 latency per second as a line, failed requests per second as red bars, events as dashes.
+/// The rehearsal as an SVG document (900×320 px): p95 latency per second as a line, failed
+/// requests per second as red bars, events as dashed verticals with their text as a tooltip.
+/// `samples` are all the requests (in any order); the title figures come from `report`.
 pub fn plot(samples: &[Sample], report: &Report) -> String {
     let seconds = samples.iter().map(|s| s.at_ms / 1000).max().unwrap_or(0) as usize + 1;
     let mut per_second: Vec<Vec<f64>> = vec![Vec::new(); seconds];

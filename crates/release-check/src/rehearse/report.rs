@@ -7,28 +7,45 @@ use serde::Serialize;
 
 use super::Sample;
 
+/// A step of the roll (`new instance :18403 healthy`, `SIGTERM to :18401`, …), as printed and
+/// drawn. Serialised as `{"atMs": u64, "what": string}`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
+    /// When it happened: milliseconds since the load started.
     pub at_ms: u64,
+    /// What happened, for a person.
     pub what: String,
 }
 
+/// The outcome of a rehearsal, written as `rehearsal.json` (camelCase keys: `requests`, `failed`,
+/// `targetRps`, `achievedRps`, `p50Ms`, …). Times are rounded to 0.01.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// Requests sent.
     pub requests: usize,
+    /// Requests that got no 2xx or 3xx (transport errors included); the rehearsal passes at 0.
     pub failed: usize,
+    /// The requests per second asked for.
     pub target_rps: u32,
+    /// Requests sent per second of load, over the whole run.
     pub achieved_rps: f64,
+    /// Median latency, milliseconds.
     pub p50_ms: f64,
+    /// 95th percentile latency, milliseconds.
     pub p95_ms: f64,
+    /// 99th percentile latency, milliseconds.
     pub p99_ms: f64,
+    /// Slowest request, milliseconds.
     pub max_ms: f64,
     /// Seconds from SIGTERM to exit, per replaced instance.
     pub drain_secs: Vec<f64>,
+    /// What the cross-instance session check saw (it must pass for the rehearsal to run).
     pub stateless: String,
+    /// The roll's steps, in order.
     pub events: Vec<Event>,
+    /// Up to 50 failed requests, in the order they completed.
     pub failures: Vec<Sample>,
 }
 
@@ -72,7 +89,8 @@ pub(super) fn summarise(
     }
 }
 
-/// The report as a person reads it.
+/// The report as a person reads it: a few aligned lines ending with the paths of the JSON and SVG
+/// files in `out`, newline-terminated.
 pub fn render_human(report: &Report, out: &Path) -> String {
     format!(
         "Rolling deploy rehearsal\n  requests   {} at {} req/s (target {})\n  failed     {}\n  latency    p50 {} ms, p95 {} ms, p99 {} ms, max {} ms\n  drains     {}\n  stateless  {}\n  report     {}, {}\n",

@@ -22,33 +22,55 @@ use serde::Serialize;
 
 use checker::{Checker, Outcome};
 
+/// What to check and how (the `release-check verify` flags).
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The API's base URL, e.g. `https://release-flow-api.onrender.com` (a trailing `/` is fine).
     pub api: String,
+    /// The frontend's base URL: the static site, or the API itself when it serves the frontend.
     pub frontend: String,
     /// Other instance URLs of the same service, for the cross-instance session check.
     pub instances: Vec<String>,
+    /// The account to log in with; without it (or `password`) the login item fails.
     pub email: Option<String>,
+    /// That account's password (from `RELEASE_CHECK_PASSWORD`, never a flag).
     pub password: Option<String>,
-    /// Poll `/health` this long before giving up (right after a deploy).
+    /// Poll `/health` this long before giving up (right after a deploy); zero tries once.
     pub wait: Duration,
     /// The target has no TLS in front (a local run): send the `X-Forwarded-Proto` a TLS proxy would.
     pub forwarded_proto: bool,
-    /// The host HTTP must redirect to; defaults to the API URL's host.
+    /// The host (`host` or `host:port`) HTTP must redirect to; defaults to the API URL's host.
     pub expect_host: Option<String>,
+    /// The CHANGELOG.md that must have a dated section for the deployed version.
     pub changelog: PathBuf,
 }
 
+/// One checklist item's result. Serialised (in `--json` output) with camelCase keys:
+/// `{"id", "title", "passed", "detail", "durationMs"}`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
+    /// Stable identifier for machines: `health`, `readiness`, `https`, `security-headers`,
+    /// `login-warmup`, `stateless` or `changelog`.
     pub id: &'static str,
+    /// The checklist line, for a person.
     pub title: &'static str,
+    /// Whether the item passed.
     pub passed: bool,
+    /// What was seen: the evidence when it passed, the reason when it failed.
     pub detail: String,
+    /// How long the item took, milliseconds.
     pub duration_ms: u64,
 }
 
+/// Runs every checklist item in order against the deployment and returns one [`Item`] each (seven
+/// in all, health first): the compliance checklist of the release process, as docs/RELEASE_FLOW.md
+/// maps each of its lines to items. Never fails as a whole: a network error, a timeout (15 s per request)
+/// or a wrong answer fails that item, with the reason in its `detail`; later items still run.
+///
+/// # Panics
+///
+/// If the HTTP client cannot be built (no TLS backend), which does not happen in practice.
 pub async fn verify(options: Options) -> Vec<Item> {
     let client = Client::builder()
         .redirect(redirect::Policy::none())
@@ -128,7 +150,8 @@ async fn timed(
     }
 }
 
-/// The checklist as a person reads it.
+/// The checklist as a person reads it: `[x]` or `[ ]`, the title and its duration, the detail
+/// indented below, then `N of M passed`; newline-terminated.
 pub fn render_human(items: &[Item]) -> String {
     let mut out = String::new();
     for item in items {
