@@ -1,13 +1,25 @@
 //! The release gate: a `vX.Y.Z` tag needs a dated, non-empty `## [X.Y.Z] - YYYY-MM-DD` section in
 //! CHANGELOG.md (Keep a Changelog) and the same version in the workspace's Cargo.toml.
+//!
+//! Versions are SemVer 2.0.0 (<https://semver.org/spec/v2.0.0.html>), parsed by the `semver`
+//! crate and matched by precedence (§11). Build metadata does not take part in precedence (§10),
+//! so the tag `v1.2.3+build.5` is release 1.2.3: it needs the `## [1.2.3]` section and a workspace
+//! version of 1.2.3. A pre-release is a different version (§9): `v1.2.3-rc.1` needs its own section.
 
-use std::path::Path;
+use std::{cmp::Ordering, path::Path};
+
+use anyhow::Context;
+use semver::{BuildMetadata, Version};
 
 /// One failed requirement, with what to do about it.
+///
+/// Displays as the problem, then `fix:` and the fix on the next line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{problem}\n  fix: {fix}")]
 pub struct GateError {
+    /// What is wrong, naming the tag, version or file concerned.
     pub problem: String,
+    /// What to change so that the gate passes.
     pub fix: String,
 }
 
@@ -18,77 +30,66 @@ fn fail(problem: impl Into<String>, fix: impl Into<String>) -> GateError {
     }
 }
 
-/// `v1.2.3` (or `v1.2.3-rc.1`) → `1.2.3`.
-pub fn version_of_tag(tag: &str) -> Result<&str, GateError> {
-    let version = tag.strip_prefix('v').ok_or_else(|| {
+/// What a release tag looks like, for the fix of a refused tag.
+const TAG_FORM: &str = "release tags are `v` and a SemVer 2.0.0 version: vMAJOR.MINOR.PATCH \
+    without leading zeros, optionally -PRERELEASE and +BUILD (e.g. v1.2.3, v1.2.3-rc.1, v1.2.3+build.5)";
+
+/// The SemVer 2.0.0 version a release tag names: `v1.2.3` → 1.2.3, `v1.2.3-rc.1` → 1.2.3-rc.1,
+/// `v1.2.3+build.5` → 1.2.3+build.5 (build metadata kept; it is ignored when versions are matched).
+///
+/// The `v` is the tag convention, not part of the version (SemVer FAQ, "Is v1.2.3 a semantic
+/// version?"); the rest must be SemVer 2.0.0 exactly.
+///
+/// # Errors
+///
+/// A [`GateError`] naming the tag and giving the expected form when the tag does not start with
+/// `v`, or when the rest is not SemVer 2.0.0: not three dot-separated numbers, or a number with a
+/// leading zero (§2); an empty pre-release identifier, a character outside `[0-9A-Za-z-]` in one,
+/// or a leading zero in a numeric one (§9); an empty or malformed build identifier (§10). Numbers
+/// above `u64::MAX`, which SemVer allows, are refused too (a limit of the `semver` crate).
+pub fn version_of_tag(tag: &str) -> Result<Version, GateError> {
+    let version = tag
+        .strip_prefix('v')
+        .ok_or_else(|| fail(format!("tag {tag:?} does not start with 'v'"), TAG_FORM))?;
+    Version::parse(version).map_err(|e| {
         fail(
-            format!("tag {tag:?} does not start with 'v'"),
-            "release tags are vMAJOR.MINOR.PATCH, e.g. v1.2.3",
+            format!("tag {tag:?} is not SemVer 2.0.0 after the 'v': {e}"),
+            TAG_FORM,
         )
-    })?;
-    let (core, pre) = match version.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (version, None),
-    };
-    let numbers: Vec<&str> = core.split('.').collect();
-    let numeric = |n: &&str| {
-        !n.is_empty()
-            && n.chars().all(|c| c.is_ascii_digit())
-            && (n.len() == 1 || !n.starts_with('0'))
-    };
-    let pre_ok = pre.is_none_or(|p| {
-        !p.is_empty()
-            && p.split('.').all(|id| {
-                !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            })
-    });
-    if numbers.len() != 3 || !numbers.iter().all(numeric) || !pre_ok {
-        return Err(fail(
-            format!("tag {tag:?} is not SemVer"),
-            "use vMAJOR.MINOR.PATCH, e.g. v1.2.3 (no leading zeros)",
-        ));
-    }
-    Ok(version)
+    })
 }
 
-/// Checks `tag` against the changelog text and the workspace version. All problems, not just the first.
+/// `version` without its build metadata: the release it names, as a changelog heading gives it.
+fn release_of(version: &Version) -> Version {
+    Version {
+        build: BuildMetadata::EMPTY,
+        ..version.clone()
+    }
+}
+
+/// Checks `tag` against the changelog text and the workspace version (`None`: the manifest has
+/// none). The versions are matched by SemVer precedence, so build metadata on either side is
+/// ignored (SemVer §10).
+///
+/// # Errors
+///
+/// Every failed requirement, not just the first: the tag is not a release tag
+/// ([`version_of_tag`]; then nothing else is checked), the changelog cannot be parsed, has no
+/// section for the version, or its section is undated or lists no changes, or the workspace
+/// version is missing or different.
 pub fn check(
     tag: &str,
     changelog: &str,
-    workspace_version: Option<&str>,
+    workspace_version: Option<&Version>,
 ) -> Result<(), Vec<GateError>> {
-    let version = match version_of_tag(tag) {
-        Ok(v) => v,
-        Err(e) => return Err(vec![e]),
-    };
-    let mut errors = Vec::new();
-    match parse_changelog::parse(changelog) {
-        Err(e) => errors.push(fail(format!("CHANGELOG.md cannot be parsed: {e}"), "follow Keep a Changelog: `## [X.Y.Z] - YYYY-MM-DD` headings")),
-        Ok(releases) => match releases.get(version) {
-            None => errors.push(fail(
-                format!("CHANGELOG.md has no section for {version}"),
-                format!("move the entries under `## [Unreleased]` to a new `## [{version}] - YYYY-MM-DD` heading"),
-            )),
-            Some(release) => {
-                let date = release.title.rsplit_once(" - ").map(|(_, d)| d.trim());
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                if date.is_none_or(|d| time::Date::parse(d, &format).is_err()) {
-                    errors.push(fail(
-                        format!("the {version} section is not dated: `## {}`", release.title),
-                        format!("write the heading as `## [{version}] - YYYY-MM-DD` with the release date"),
-                    ));
-                }
-                if !release.notes.lines().any(|l| l.trim_start().starts_with(['-', '*'])) {
-                    errors.push(fail(format!("the {version} section lists no changes"), "add the highlights, fixes and migration notes as `- ` items"));
-                }
-            }
-        },
-    }
+    let version = version_of_tag(tag).map_err(|e| vec![e])?;
+    let release = release_of(&version);
+    let mut errors = section_errors(changelog, &version);
     match workspace_version {
-        Some(v) if v == version => {}
+        Some(v) if v.cmp_precedence(&version) == Ordering::Equal => {}
         Some(v) => errors.push(fail(
             format!("the workspace version is {v}, the tag says {version}"),
-            format!("set `version = \"{version}\"` under [workspace.package] in Cargo.toml and commit before tagging"),
+            format!("set `version = \"{release}\"` under [workspace.package] in Cargo.toml and commit before tagging"),
         )),
         None => errors.push(fail("Cargo.toml has no [workspace.package] version", "add `version = \"X.Y.Z\"` under [workspace.package]")),
     }
@@ -99,19 +100,62 @@ pub fn check(
     }
 }
 
-/// `[workspace.package] version` of the Cargo.toml at `path`.
-pub fn workspace_version(path: &Path) -> anyhow::Result<Option<String>> {
+/// What is wrong with the changelog's section for `version` (found by precedence), if anything.
+fn section_errors(changelog: &str, version: &Version) -> Vec<GateError> {
+    let release = release_of(version);
+    let mut errors = Vec::new();
+    match parse_changelog::parse(changelog) {
+        Err(e) => errors.push(fail(format!("CHANGELOG.md cannot be parsed: {e}"), "follow Keep a Changelog: `## [X.Y.Z] - YYYY-MM-DD` headings")),
+        // Headings that are not SemVer (`Unreleased`) name no release.
+        Ok(releases) => match releases.values().find(|r| {
+            Version::parse(r.version).is_ok_and(|v| v.cmp_precedence(version) == Ordering::Equal)
+        }) {
+            None => errors.push(fail(
+                format!("CHANGELOG.md has no section for {release}"),
+                format!("move the entries under `## [Unreleased]` to a new `## [{release}] - YYYY-MM-DD` heading"),
+            )),
+            Some(section) => {
+                let date = section.title.rsplit_once(" - ").map(|(_, d)| d.trim());
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                if date.is_none_or(|d| time::Date::parse(d, &format).is_err()) {
+                    errors.push(fail(
+                        format!("the {} section is not dated: `## {}`", section.version, section.title),
+                        format!("write the heading as `## [{}] - YYYY-MM-DD` with the release date", section.version),
+                    ));
+                }
+                if !section.notes.lines().any(|l| l.trim_start().starts_with(['-', '*'])) {
+                    errors.push(fail(format!("the {} section lists no changes", section.version), "add the highlights, fixes and migration notes as `- ` items"));
+                }
+            }
+        },
+    }
+    errors
+}
+
+/// `[workspace.package] version` of the Cargo.toml at `path`, as SemVer; `Ok(None)` when the
+/// manifest has no such string.
+///
+/// # Errors
+///
+/// The file cannot be read or is not TOML, or the version is not SemVer 2.0.0 (the error quotes it).
+pub fn workspace_version(path: &Path) -> anyhow::Result<Option<Version>> {
     let text = std::fs::read_to_string(path)?;
     let value: toml::Table = toml::from_str(&text)?;
-    Ok(value
+    value
         .get("workspace")
         .and_then(|w| w.get("package"))
         .and_then(|p| p.get("version"))
         .and_then(|v| v.as_str())
-        .map(str::to_owned))
+        .map(|v| {
+            Version::parse(v).with_context(|| {
+                format!("version {v:?} under [workspace.package] is not SemVer 2.0.0")
+            })
+        })
+        .transpose()
 }
 
-/// Whether the changelog has a dated section for `version` (used by `verify`).
-pub fn has_release(changelog: &str, version: &str) -> bool {
-    check(&format!("v{version}"), changelog, Some(version)).is_ok()
+/// Whether the changelog has a dated, non-empty section for `version`, matched by precedence
+/// (used by `verify` for the version a deployment reports).
+pub fn has_release(changelog: &str, version: &Version) -> bool {
+    section_errors(changelog, version).is_empty()
 }

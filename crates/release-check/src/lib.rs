@@ -4,6 +4,8 @@
 //! - [`verify`]: the compliance checklist, run against a deployed (or local) URL.
 //! - [`rehearse`]: a rolling deploy of real instances behind nginx under load, measured.
 
+#![warn(missing_docs)]
+
 pub mod changelog;
 pub mod rehearse;
 pub mod verify;

@@ -20,7 +20,8 @@ struct Cli {
 enum Command {
     /// Refuse a tag without a dated, non-empty `## [X.Y.Z]` section or with another workspace version.
     Changelog {
-        /// The tag, e.g. v1.2.3.
+        /// The tag: `v` and a SemVer 2.0.0 version, e.g. v1.2.3, v1.2.3-rc.1 or v1.2.3+build.5
+        /// (build metadata is ignored when matching the changelog and the workspace version).
         #[arg(long)]
         tag: String,
         #[arg(long, default_value = "CHANGELOG.md")]
@@ -151,11 +152,11 @@ fn main() -> ExitCode {
             let version = match changelog::workspace_version(&manifest) {
                 Ok(v) => v,
                 Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", manifest.display());
+                    eprintln!("error: {}: {e:#}", manifest.display());
                     return ExitCode::from(2);
                 }
             };
-            match changelog::check(&tag, &text, version.as_deref()) {
+            match changelog::check(&tag, &text, version.as_ref()) {
                 Ok(()) => {
                     println!(
                         "{tag}: {} has a dated entry and the workspace version matches",

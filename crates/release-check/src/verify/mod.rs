@@ -1,0 +1,167 @@
+//! The compliance checklist (docs/RELEASE_FLOW.md), run against a deployment: each item is an
+//! HTTP conversation with the API or the frontend, and reports what it saw.
+//!
+//! This file runs the items in order and renders the result; each item is a method on the shared
+//! `Checker` (`checker.rs`, with the HTTP helpers), in a file per checklist concern: `health.rs`,
+//! `https.rs`, `headers.rs`, `session.rs` (login, warmup, stateless) and `changelog.rs`.
+
+mod changelog;
+mod checker;
+mod headers;
+mod health;
+mod https;
+mod session;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use reqwest::{redirect, Client};
+use serde::Serialize;
+
+use checker::{Checker, Outcome};
+
+/// What to check and how (the `release-check verify` flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The API's base URL, e.g. `https://release-flow-api.onrender.com` (a trailing `/` is fine).
+    pub api: String,
+    /// The frontend's base URL: the static site, or the API itself when it serves the frontend.
+    pub frontend: String,
+    /// Other instance URLs of the same service, for the cross-instance session check.
+    pub instances: Vec<String>,
+    /// The account to log in with; without it (or `password`) the login item fails.
+    pub email: Option<String>,
+    /// That account's password (from `RELEASE_CHECK_PASSWORD`, never a flag).
+    pub password: Option<String>,
+    /// Poll `/health` this long before giving up (right after a deploy); zero tries once.
+    pub wait: Duration,
+    /// The target has no TLS in front (a local run): send the `X-Forwarded-Proto` a TLS proxy would.
+    pub forwarded_proto: bool,
+    /// The host (`host` or `host:port`) HTTP must redirect to; defaults to the API URL's host.
+    pub expect_host: Option<String>,
+    /// The CHANGELOG.md that must have a dated section for the deployed version.
+    pub changelog: PathBuf,
+}
+
+/// One checklist item's result. Serialised (in `--json` output) with camelCase keys:
+/// `{"id", "title", "passed", "detail", "durationMs"}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// Stable identifier for machines: `health`, `readiness`, `https`, `security-headers`,
+    /// `login-warmup`, `stateless` or `changelog`.
+    pub id: &'static str,
+    /// The checklist line, for a person.
+    pub title: &'static str,
+    /// Whether the item passed.
+    pub passed: bool,
+    /// What was seen: the evidence when it passed, the reason when it failed.
+    pub detail: String,
+    /// How long the item took, milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Runs every checklist item in order against the deployment and returns one [`Item`] each (seven
+/// in all, health first): the compliance checklist of the release process, as docs/RELEASE_FLOW.md
+/// maps each of its lines to items. Never fails as a whole: a network error, a timeout (15 s per request)
+/// or a wrong answer fails that item, with the reason in its `detail`; later items still run.
+///
+/// # Panics
+///
+/// If the HTTP client cannot be built (no TLS backend), which does not happen in practice.
+pub async fn verify(options: Options) -> Vec<Item> {
+    let client = Client::builder()
+        .redirect(redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("an HTTP client");
+    let mut checker = Checker {
+        options,
+        client,
+        session: None,
+        cookies_seen: Vec::new(),
+        version: None,
+    };
+    let mut items = Vec::new();
+    // Health first: the others are meaningless until the deploy is up.
+    items.push(timed("health", "Health check green", checker.health()).await);
+    items.push(
+        timed(
+            "readiness",
+            "Readiness passes (/api/health)",
+            checker.readiness(),
+        )
+        .await,
+    );
+    items.push(timed("https", "HTTPS enforced", checker.https()).await);
+    items.push(
+        timed(
+            "security-headers",
+            "Security headers on the frontend and the API",
+            checker.security_headers(),
+        )
+        .await,
+    );
+    items.push(
+        timed(
+            "login-warmup",
+            "Login triggers warmup without errors",
+            checker.login_warmup(),
+        )
+        .await,
+    );
+    items.push(
+        timed(
+            "stateless",
+            "No sticky sessions required; stateless verified",
+            checker.stateless(),
+        )
+        .await,
+    );
+    items.push(timed("changelog", "Changelog updated", checker.changelog()).await);
+    items
+}
+
+async fn timed(
+    id: &'static str,
+    title: &'static str,
+    work: impl std::future::Future<Output = Outcome>,
+) -> Item {
+    let started = Instant::now();
+    let outcome = work.await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(detail) => Item {
+            id,
+            title,
+            passed: true,
+            detail,
+            duration_ms,
+        },
+        Err(detail) => Item {
+            id,
+            title,
+            passed: false,
+            detail,
+            duration_ms,
+        },
+    }
+}
+
+/// The checklist as a person reads it: `[x]` or `[ ]`, the title and its duration, the detail
+/// indented below, then `N of M passed`; newline-terminated.
+pub fn render_human(items: &[Item]) -> String {
+    let mut out = String::new();
+    for item in items {
+        let mark = if item.passed { "[x]" } else { "[ ]" };
+        out.push_str(&format!(
+            "{mark} {} ({} ms)\n      {}\n",
+            item.title, item.duration_ms, item.detail
+        ));
+    }
+    let passed = items.iter().filter(|i| i.passed).count();
+    out.push_str(&format!("{passed} of {} passed\n", items.len()));
+    out
+}
