@@ -8,7 +8,6 @@
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
-    migrate::{MigrateError, Migrator},
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -17,9 +16,6 @@ use sqlx::{
 };
 
 use crate::config::{Backend, DatabaseSettings};
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The probe `/api/health` and warmup run.
 pub const PING: &str = "SELECT 1";
@@ -94,24 +90,6 @@ impl Database {
             Database::Sqlite(_) => Backend::Sqlite,
             Database::Postgres(_) => Backend::Postgres,
         }
-    }
-
-    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock, so instances that
-    /// start together apply them once.
-    pub async fn migrate(&self) -> Result<(), MigrateError> {
-        match self {
-            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-            Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-        }
-    }
-
-    /// The newest migration version this binary carries (the same in both dialects).
-    pub fn latest_migration(&self) -> i64 {
-        let migrator = match self {
-            Database::Sqlite(_) => &SQLITE_MIGRATIONS,
-            Database::Postgres(_) => &POSTGRES_MIGRATIONS,
-        };
-        migrator.iter().map(|m| m.version).max().unwrap_or(0)
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

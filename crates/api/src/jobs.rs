@@ -19,21 +19,29 @@ pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
 }
 
 /// Applies migrations with capped exponential backoff (250 ms doubling to 30 s), so a database
-/// that is down at start-up delays readiness, never liveness.
+/// that is down at start-up delays readiness, never liveness. A migration the database refuses
+/// is retried too: an operator may repair the database by hand, and the instance then recovers
+/// without a restart.
 async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(250);
     loop {
-        match state.schema.ensure_applied(&state.db).await {
-            Ok(()) => {
-                if state.settings.demo_login {
-                    create_demo_user(&state).await;
-                }
-                return;
+        let lock_wait = state.settings.database.migration_lock_wait;
+        // A failure is logged (with its cause) and kept for /api/health by `ensure_applied`.
+        if state
+            .schema
+            .ensure_applied(&state.db, lock_wait)
+            .await
+            .is_ok()
+        {
+            if state.settings.demo_login {
+                create_demo_user(&state).await;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not apply migrations")
-            }
+            return;
         }
+        tracing::info!(
+            retry_in_ms = delay.as_millis() as u64,
+            "migrations will be retried"
+        );
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = shutdown.cancelled() => return,

@@ -6,7 +6,7 @@
 pub mod clock;
 /// Environment variables and flags (clap), read once into validated, typed settings.
 pub mod config;
-/// The database: SQLite or PostgreSQL behind one enum, with per-dialect migrations.
+/// The database: SQLite or PostgreSQL behind one enum.
 pub mod db;
 /// The edge policy resolved for this process: headers per response class, HTTPS, trusted
 /// proxies, origins, redirects.
@@ -19,6 +19,8 @@ pub mod http;
 pub mod jobs;
 /// The metrics registry behind `GET /metrics`.
 pub mod metrics;
+/// Per-dialect migrations, one process at a time, with every error path releasing the lock.
+pub mod migrate;
 /// Login rate limits per client address and per account.
 pub mod rate_limit;
 /// The routes and the route table.

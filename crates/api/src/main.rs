@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use api::{
     config::{self, Config, Settings},
     db::Database,
-    telemetry, Application,
+    migrate, telemetry, Application,
 };
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -99,8 +99,8 @@ fn main() -> ExitCode {
             }
             Command::Migrate => {
                 let db = Database::connect_lazy(&settings.database)?;
-                db.migrate().await?;
-                tracing::info!(version = db.latest_migration(), backend = %db.backend(), "migrations applied");
+                migrate::run(&db, settings.database.migration_lock_wait).await?;
+                tracing::info!(version = migrate::latest_version(), backend = %db.backend(), "migrations applied");
                 Ok(())
             }
             Command::User { command: UserCommand::Add { email } } => add_user(&settings, &email).await,
@@ -111,14 +111,30 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
-            eprintln!("error: {e:#}");
-            if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {
+            eprintln!("error: {}", error_chain(e.as_ref()));
+            if let Some(failure) = e.downcast_ref::<migrate::MigrationError>() {
+                eprintln!("cause: {}", failure.cause(false));
+            } else if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {
                 // Each write is a transaction: the one that failed left nothing behind.
                 eprintln!("cause: {fault}. The failed write was rolled back; once that is fixed, run the command again.");
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its sources as one line, each message once: many errors repeat their source's
+/// text in their own (sqlx's migration errors do), and `{:#}` would print it again per level.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    for source in std::iter::successors(error.source(), |e| e.source()) {
+        let text = source.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn config_exit(problem: &config::ConfigError) -> ExitCode {
@@ -147,7 +163,7 @@ async fn add_user(settings: &Settings, email: &str) -> anyhow::Result<()> {
         );
     }
     let db = Database::connect_lazy(&settings.database)?;
-    db.migrate().await?;
+    migrate::run(&db, settings.database.migration_lock_wait).await?;
     let secret = secrecy::SecretString::from(password.to_owned());
     match api::users::upsert(&db, &email, &secret).await? {
         api::users::Upserted::Created => println!("created {email}"),

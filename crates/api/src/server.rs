@@ -1,26 +1,48 @@
-//! The accept loop: hyper-util's connection builder with the settings `axum::serve` does not
-//! expose. A header-read timeout closes connections that trickle a request head (slowloris) or
-//! sit idle between keep-alive requests, and graceful shutdown lets in-flight requests finish.
+//! The accept loop and the drain contract. hyper-util's connection builder with the settings
+//! `axum::serve` does not expose: a header-read timeout that closes connections trickling a
+//! request head (slowloris) or idle between keep-alive requests, a request-head limit,
+//! `TCP_NODELAY` and `ConnectInfo`.
 //!
-//! Shaped after `axum::serve` 0.8 (same accept-error handling, same HTTP/1 + HTTP/2 builder);
-//! the only additions are the timer, the header-read timeout, `TCP_NODELAY` and `ConnectInfo`.
+//! **Draining** (from SIGTERM): every request that reaches a connection is served to the end.
+//! Every HTTP/1.x response carries `Connection: close`, so the client sends nothing more on that
+//! connection and the server closes it after the response (RFC 9112 §9.6); an HTTP/2 connection
+//! gets GOAWAY, after which the client opens no new stream on it (RFC 9113 §6.8). A connection
+//! that stays idle is never closed by the drain itself: a client may be sending a request on it
+//! at that very moment, and would see a reset (RFC 9112 §9.3). It closes when its client closes
+//! it, when it sits idle past `HEADER_READ_TIMEOUT_SECS` (the normal idle limit, which a pooling
+//! proxy undercuts), or at the shutdown deadline, the bound on the whole drain.
 
-use std::{convert::Infallible, io, time::Duration};
+use std::net::SocketAddr;
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{ready, Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     body::Body,
     extract::ConnectInfo,
-    http::{Request, Response},
+    http::{header, HeaderValue, Request, Response, Version},
 };
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tower::{Service, ServiceExt as _};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Notify,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::Service;
 
 /// The largest request head (request line and headers) read: above it, a 431. Eight times the
 /// 8 KiB nginx allows a header line by default, ample for cookies; hyper's own limit would be
@@ -33,14 +55,24 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
 }
 
-/// Accepts connections until `stop_accepting` fires, then closes the listener, asks every open
-/// connection to finish its current request and close, and returns once all have closed.
-/// The caller bounds that wait (`SHUTDOWN_TIMEOUT_SECS`) by dropping this future.
+/// The three moments of a shutdown, as tokens the caller cancels in order.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    /// SIGTERM: mark responses `Connection: close`, send GOAWAY on HTTP/2.
+    pub draining: CancellationToken,
+    /// After `SHUTDOWN_DRAIN_SECS`: close the listener.
+    pub stop_accepting: CancellationToken,
+    /// The deadline (`SHUTDOWN_TIMEOUT_SECS`): drop every connection still open.
+    pub force_close: CancellationToken,
+}
+
+/// Accepts connections until `shutdown.stop_accepting`, then closes the listener and returns once
+/// every connection has closed, by its client or at `shutdown.force_close`.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     limits: ConnectionLimits,
-    stop_accepting: CancellationToken,
+    shutdown: Shutdown,
 ) where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -61,7 +93,7 @@ pub async fn serve<S>(
         // An HTTP/2 client that stops answering pings is gone; free its connection.
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
 
     loop {
         let (stream, remote) = tokio::select! {
@@ -70,34 +102,148 @@ pub async fn serve<S>(
                 Err(e) => {
                     tokio::select! {
                         () = handle_accept_error(e) => continue,
-                        () = stop_accepting.cancelled() => break,
+                        () = shutdown.stop_accepting.cancelled() => break,
                     }
                 }
             },
-            () = stop_accepting.cancelled() => break,
+            () = shutdown.stop_accepting.cancelled() => break,
         };
         // Responses are written whole; waiting for Nagle only adds latency.
         let _ = stream.set_nodelay(true);
-        let service = service
-            .clone()
-            .map_request(move |request: Request<Incoming>| {
-                let mut request = request.map(Body::new);
-                request.extensions_mut().insert(ConnectInfo(remote));
-                request
-            });
+        let http2 = Arc::new(Http2Seen::default());
+        let service = DrainAware {
+            inner: service.clone(),
+            draining: shutdown.draining.clone(),
+            remote,
+            http2: http2.clone(),
+        };
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // Timeouts and peers that hang up mid-request end up here; not a server fault.
-                tracing::debug!(peer = %remote, error = %e, "connection closed with an error");
-            }
-        });
+        connections.spawn(drive(connection, http2, shutdown.clone(), remote));
     }
     drop(listener);
-    graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
+}
+
+/// Whether a connection carries HTTP/2, learnt from its first request.
+#[derive(Debug, Default)]
+struct Http2Seen {
+    yes: AtomicBool,
+    notify: Notify,
+}
+
+type Connection<S> = auto::UpgradeableConnection<
+    'static,
+    TokioIo<TcpStream>,
+    TowerToHyperService<DrainAware<S>>,
+    TokioExecutor,
+>;
+
+/// Runs one connection through the drain: GOAWAY as soon as it is both draining and known to be
+/// HTTP/2; nothing for HTTP/1 (its responses say `Connection: close`); dropped at the deadline.
+async fn drive<S>(
+    connection: Connection<S>,
+    http2: Arc<Http2Seen>,
+    shutdown: Shutdown,
+    peer: SocketAddr,
+) where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    tokio::pin!(connection);
+    let goaway_due = async {
+        shutdown.draining.cancelled().await;
+        while !http2.yes.load(Ordering::Acquire) {
+            http2.notify.notified().await;
+        }
+    };
+    let result = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        () = goaway_due => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection.as_mut() => Some(result),
+                () = shutdown.force_close.cancelled() => None,
+            }
+        }
+        () = shutdown.force_close.cancelled() => None,
+    };
+    match result {
+        // Timeouts and peers that hang up mid-request end up here; not a server fault.
+        Some(Err(e)) => tracing::debug!(%peer, error = %e, "connection closed with an error"),
+        Some(Ok(())) => {}
+        None => tracing::debug!(%peer, "connection still open at the shutdown deadline; dropped"),
+    }
+}
+
+/// The service as one connection sees it: `ConnectInfo` on each request, HTTP/2 noted, and
+/// `Connection: close` on HTTP/1.x responses once draining.
+#[derive(Clone)]
+struct DrainAware<S> {
+    inner: S,
+    draining: CancellationToken,
+    remote: SocketAddr,
+    http2: Arc<Http2Seen>,
+}
+
+impl<S> Service<Request<Incoming>> for DrainAware<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = DrainAwareFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let http1 = request.version() < Version::HTTP_2;
+        if !http1 && !self.http2.yes.swap(true, Ordering::AcqRel) {
+            self.http2.notify.notify_one();
+        }
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.remote));
+        DrainAwareFuture {
+            inner: self.inner.call(request),
+            draining: http1.then(|| self.draining.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct DrainAwareFuture<F> {
+        #[pin]
+        inner: F,
+        // Only for HTTP/1.x, where `Connection` is a field (HTTP/2 forbids it, RFC 9113 §8.2.2).
+        draining: Option<CancellationToken>,
+    }
+}
+
+impl<F> Future for DrainAwareFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        // Decided when the response is ready, so a request accepted before SIGTERM and answered
+        // after it closes its connection too. hyper sees the field and closes after writing.
+        if this.draining.as_ref().is_some_and(|d| d.is_cancelled()) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// As `axum::serve` (and hyper 0.14 before it): a peer that resets during accept is ignored;

@@ -115,10 +115,11 @@ impl Application {
         ShutdownHandle(self.shutdown.clone())
     }
 
-    /// Serves until a stop is requested, then: `/health` turns 503, the listener keeps accepting
-    /// for `SHUTDOWN_DRAIN_SECS`, then closes; in-flight requests finish and idle keep-alive
-    /// connections close. Whatever is still open at `SHUTDOWN_TIMEOUT_SECS` is dropped, so the
-    /// process always exits before Render's SIGKILL.
+    /// Serves until a stop is requested, then drains (see [`crate::server`]): `/health` turns
+    /// 503, every request that arrives is still answered (HTTP/1.x responses with
+    /// `Connection: close`, HTTP/2 connections get GOAWAY), the listener keeps accepting for
+    /// `SHUTDOWN_DRAIN_SECS` and then closes, and the process exits once every connection has
+    /// closed — at the latest at `SHUTDOWN_TIMEOUT_SECS`, before Render's SIGKILL.
     ///
     /// # Errors
     /// If the signal handlers cannot be installed or the server task fails.
@@ -131,7 +132,7 @@ impl Application {
         } = self;
         let server_settings = &state.settings.server;
         let stop_requested = stop_requested(shutdown.clone())?;
-        let stop_accepting = CancellationToken::new();
+        let connections = server::Shutdown::default();
         let service = with_layers(router(state.clone()), server_settings, &state.edge);
         let limits = ConnectionLimits {
             header_read_timeout: server_settings.header_read_timeout,
@@ -140,7 +141,7 @@ impl Application {
             listener,
             service,
             limits,
-            stop_accepting.clone(),
+            connections.clone(),
         ));
         tracing::info!(address = %local_addr, env = %state.settings.env, "listening");
 
@@ -151,21 +152,27 @@ impl Application {
             }
             signal = stop_requested => tracing::info!(signal, "shutdown requested; draining"),
         }
+        let deadline = tokio::time::Instant::now() + server_settings.shutdown_timeout;
         shutdown.cancel();
         state.lifecycle.start_draining();
-        let deadline = tokio::time::Instant::now() + server_settings.shutdown_timeout;
-        tokio::time::sleep(server_settings.drain).await;
-        stop_accepting.cancel();
+        connections.draining.cancel();
+        // The listener stays open this long, for a balancer that still routes here.
+        tokio::select! {
+            () = tokio::time::sleep(server_settings.drain) => {}
+            result = &mut server => return result.context("server task failed"),
+        }
+        connections.stop_accepting.cancel();
 
-        match tokio::time::timeout_at(deadline, &mut server).await {
-            Ok(result) => result.context("server task failed")?,
-            Err(_) => {
-                tracing::warn!(
-                    timeout_secs = server_settings.shutdown_timeout.as_secs(),
-                    "connections still open at the shutdown deadline; closing them"
-                );
-                server.abort();
-            }
+        if tokio::time::timeout_at(deadline, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout_secs = server_settings.shutdown_timeout.as_secs(),
+                "connections still open at the shutdown deadline; closing them"
+            );
+            connections.force_close.cancel();
+            server.await.context("server task failed")?;
         }
         if tokio::time::timeout(Duration::from_secs(1), state.db.close())
             .await

@@ -6,16 +6,14 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
-
-use sqlx::migrate::MigrateError;
 
 use axum::extract::FromRef;
 
 use crate::{
-    config::Settings, db::Database, edge::Edge, metrics::Metrics, rate_limit::LoginLimits,
-    session::Sessions, static_files::StaticFiles, warmup::Warmup,
+    config::Settings, db::Database, edge::Edge, metrics::Metrics, migrate::MigrationError,
+    rate_limit::LoginLimits, session::Sessions, static_files::StaticFiles, warmup::Warmup,
 };
 
 /// Cheap to clone (one reference count): axum clones the state for every request.
@@ -93,17 +91,23 @@ impl Default for Lifecycle {
 #[derive(Debug, Default)]
 pub struct SchemaStatus {
     state: Mutex<Schema>,
-    /// Serialises migration runs within the process: SQLite has no advisory lock, and the
-    /// background task and a warmup may both try at once.
+    /// Serialises migration runs within the process (the background job and a warmup may both
+    /// try at once); [`crate::migrate`] serialises them between processes.
     running: tokio::sync::Mutex<()>,
 }
 
+/// The migrations as this process last saw them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Schema {
     #[default]
     Pending,
     Applied,
-    Failed(String),
+    /// The last run failed: `cause` is public (no driver detail); `release_fault` says the
+    /// release itself cannot run on this database (see [`MigrationError::is_release_fault`]).
+    Failed {
+        cause: String,
+        release_fault: bool,
+    },
 }
 
 impl SchemaStatus {
@@ -111,26 +115,48 @@ impl SchemaStatus {
         self.state.lock().expect("schema status lock").clone()
     }
 
+    /// Whether the last run failed in a way this release cannot recover from by waiting.
+    pub fn release_fault(&self) -> bool {
+        matches!(
+            self.get(),
+            Schema::Failed {
+                release_fault: true,
+                ..
+            }
+        )
+    }
+
     fn set(&self, schema: Schema) {
         *self.state.lock().expect("schema status lock") = schema;
     }
 
-    /// Applies pending migrations unless this process already has, one run at a time.
-    pub async fn ensure_applied(&self, db: &Database) -> Result<(), MigrateError> {
+    /// Applies pending migrations unless this process already has, one run at a time, waiting
+    /// at most `lock_wait` for another process's run.
+    ///
+    /// # Errors
+    /// The run's [`MigrationError`], also logged with its cause and kept for `/api/health`.
+    pub async fn ensure_applied(
+        &self,
+        db: &Database,
+        lock_wait: Duration,
+    ) -> Result<(), MigrationError> {
         let _running = self.running.lock().await;
         if self.get() == Schema::Applied {
             return Ok(());
         }
-        match db.migrate().await {
+        match crate::migrate::run(db, lock_wait).await {
             Ok(()) => {
                 self.set(Schema::Applied);
-                tracing::info!(version = db.latest_migration(), backend = %db.backend(), "migrations applied");
+                tracing::info!(version = crate::migrate::latest_version(), backend = %db.backend(), "migrations applied");
                 Ok(())
             }
             Err(e) => {
-                self.set(Schema::Failed(
-                    "could not apply migrations; see the service log".to_owned(),
-                ));
+                let release_fault = e.is_release_fault();
+                tracing::error!(error = %e, cause = e.cause(false), release_fault, "migrations failed");
+                self.set(Schema::Failed {
+                    cause: e.cause(true),
+                    release_fault,
+                });
                 Err(e)
             }
         }

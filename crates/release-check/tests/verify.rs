@@ -60,9 +60,10 @@ async fn real_app(dir: &std::path::Path) -> String {
     let app = api::Application::build(settings).await.unwrap();
     let url = format!("http://{}", app.local_addr());
     let db = app.state().db.clone();
-    let schema = app.state().clone();
     tokio::spawn(app.run_until_stopped());
-    schema.schema.ensure_applied(&db).await.unwrap();
+    api::migrate::run(&db, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     api::users::upsert(
         &db,
         EMAIL,

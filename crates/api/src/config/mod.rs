@@ -50,6 +50,10 @@ pub struct Config {
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value = "3000", value_parser = parse::whole::<u64>(100, 60_000))]
     pub database_acquire_timeout_ms: u64,
 
+    /// Seconds a process waits for another one's migrations before giving up (and retrying later)
+    #[arg(long, env = "MIGRATION_LOCK_WAIT_SECS", default_value = "60", value_parser = parse::whole::<u64>(1, 3600))]
+    pub migration_lock_wait_secs: u64,
+
     /// Milliseconds the database probe of /api/health may take; slower than half is `warn`
     #[arg(long, env = "HEALTH_DB_TIMEOUT_MS", default_value = "2000", value_parser = parse::whole::<u64>(50, 30_000))]
     pub health_db_timeout_ms: u64,
@@ -283,6 +287,7 @@ impl Config {
                 max_connections: self.database_max_connections,
                 min_connections: self.database_min_connections,
                 acquire_timeout: Duration::from_millis(self.database_acquire_timeout_ms),
+                migration_lock_wait: Duration::from_secs(self.migration_lock_wait_secs),
                 probe_timeout: Duration::from_millis(self.health_db_timeout_ms),
             },
             session,

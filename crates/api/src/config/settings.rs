@@ -139,6 +139,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: Duration,
+    /// How long a migrator waits for another process's run.
+    pub migration_lock_wait: Duration,
     pub probe_timeout: Duration,
 }
 

@@ -21,8 +21,11 @@ use crate::{
 static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
-/// `GET|HEAD /health`: 200 `ok` while serving, 503 once draining. Touches nothing else, so a
-/// database blip can never make Render restart a healthy process.
+/// `GET|HEAD /health`: 200 `ok` while serving; 503 `draining` once SIGTERM arrived, and 503
+/// `migrations failed` when the database refused this release's migrations (the instance can
+/// never serve this release, so Render must not move traffic to it). Reads two flags and touches
+/// nothing else: a database that is merely down never fails liveness, so a blip cannot make
+/// Render restart healthy instances.
 #[utoipa::path(
     get,
     path = "/health",
@@ -30,12 +33,14 @@ static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     summary = "Liveness (Render's health check)",
     responses(
         (status = 200, description = "Serving", body = String, content_type = "text/plain", example = "ok\n"),
-        (status = 503, description = "Draining after SIGTERM", body = String, content_type = "text/plain", example = "draining\n"),
+        (status = 503, description = "Draining after SIGTERM, or this release's migrations were refused by the database", body = String, content_type = "text/plain", example = "draining\n"),
     )
 )]
 pub async fn liveness(State(state): State<AppState>) -> Response {
     let (status, body) = if state.lifecycle.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else if state.schema.release_fault() {
+        (StatusCode::SERVICE_UNAVAILABLE, "migrations failed\n")
     } else {
         (StatusCode::OK, "ok\n")
     };
@@ -101,14 +106,15 @@ pub struct Check {
 }
 
 /// `GET /api/health`: readiness. The database probe is bounded by `HEALTH_DB_TIMEOUT_MS`, so a
-/// dead or hung database answers `fail` + 503 quickly. Slower than half the timeout is `warn`.
+/// dead or hung database answers `fail` + 503 quickly. Slower than half the timeout is `warn`;
+/// so is a draining instance (200, with a note): it still answers what reaches it.
 #[utoipa::path(
     get,
     path = "/api/health",
     tag = "health",
     summary = "Readiness, in the health+json shape",
     responses(
-        (status = 200, description = "`pass` or `warn`", body = HealthReport, content_type = "application/health+json"),
+        (status = 200, description = "`pass`, or `warn` (a slow database, or draining after SIGTERM)", body = HealthReport, content_type = "application/health+json"),
         (status = 503, description = "`fail`: the database is unreachable, slow past the probe timeout, or its schema is not applied", body = HealthReport, content_type = "application/health+json"),
     )
 )]
@@ -182,12 +188,12 @@ impl HealthReport {
         let (schema_status, schema_output) = match state.schema.get() {
             Schema::Applied => (Status::Pass, None),
             Schema::Pending => (Status::Fail, Some("migrations not applied yet".to_owned())),
-            Schema::Failed(reason) => (Status::Fail, Some(reason)),
+            Schema::Failed { cause, .. } => (Status::Fail, Some(cause)),
         };
         let schema_check = Check {
             component_id: None,
             component_type: "datastore",
-            observed_value: Some(serde_json::json!(state.db.latest_migration())),
+            observed_value: Some(serde_json::json!(crate::migrate::latest_version())),
             observed_unit: Some("version"),
             status: schema_status,
             time: now.clone(),
@@ -209,8 +215,13 @@ impl HealthReport {
         let mut notes = Vec::new();
         let mut status = db_status.max(schema_status);
         if state.lifecycle.is_draining() {
-            notes.push("draining: this instance is shutting down".to_owned());
-            status = Status::Fail;
+            // Still answering (requests accepted before SIGTERM get real answers), but leaving:
+            // `warn`, so a poller sees the instance go without counting it as broken.
+            notes.push(
+                "draining: this instance is shutting down; new requests belong elsewhere"
+                    .to_owned(),
+            );
+            status = status.max(Status::Warn);
         }
         let release = &state.settings.release;
         HealthReport {

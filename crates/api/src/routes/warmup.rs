@@ -109,19 +109,18 @@ async fn warm(state: AppState, run: u64) -> WarmupReport {
     steps.push(
         step("database.schema", step_timeout, async {
             let already = state.schema.get() == Schema::Applied;
-            match state.schema.ensure_applied(&state.db).await {
+            let lock_wait = state.settings.database.migration_lock_wait;
+            match state.schema.ensure_applied(&state.db, lock_wait).await {
                 Ok(()) if already => Ok(format!(
                     "migrations applied (version {})",
-                    state.db.latest_migration()
+                    crate::migrate::latest_version()
                 )),
                 Ok(()) => Ok(format!(
                     "applied migrations up to version {}",
-                    state.db.latest_migration()
+                    crate::migrate::latest_version()
                 )),
-                Err(e) => {
-                    tracing::warn!(error = %e, "warmup could not apply migrations");
-                    Err("could not apply migrations".to_owned())
-                }
+                // Logged with the driver's detail by `ensure_applied`; the body gets the public cause.
+                Err(e) => Err(e.cause(true)),
             }
         })
         .await,

@@ -200,13 +200,15 @@ async fn the_shutdown_handle_drains_like_sigterm() {
     app.shutdown.shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    // Draining: still accepting, liveness and readiness both say so.
+    // Draining: still accepting; liveness says so, readiness warns and still answers 200.
     assert_eq!(app.get_health().await.status(), 503);
-    let readiness: serde_json::Value = app.get_api_health().await.json().await.unwrap();
-    assert_eq!(readiness["status"], "fail");
+    let readiness = app.get_api_health().await;
+    assert_eq!(readiness.status(), 200);
+    let readiness: serde_json::Value = readiness.json().await.unwrap();
+    assert_eq!(readiness["status"], "warn");
     assert_eq!(
         readiness["notes"][0],
-        "draining: this instance is shutting down"
+        "draining: this instance is shutting down; new requests belong elsewhere"
     );
     let result = tokio::time::timeout(Duration::from_secs(5), app.server)
         .await
