@@ -21,6 +21,12 @@ pub enum ApiError {
     },
     #[error("authentication required")]
     Unauthorized,
+    /// Too many attempts: 429 with `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
+    #[error("too many attempts; retry in {} s", .retry_after.as_secs())]
+    RateLimited { retry_after: std::time::Duration },
+    /// Every password-hashing slot is busy: 503 with `Retry-After` (RFC 9110 §15.6.4).
+    #[error("the service is busy; retry in {} s", .retry_after.as_secs())]
+    Busy { retry_after: std::time::Duration },
     #[error("not found")]
     NotFound,
     #[error("the database is unavailable; retry shortly")]
@@ -44,6 +50,8 @@ impl ApiError {
         match self {
             ApiError::Client { status, .. } => *status,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -54,6 +62,8 @@ impl ApiError {
         match self {
             ApiError::Client { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Busy { .. } => "busy",
             ApiError::NotFound => "not_found",
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
@@ -126,7 +136,14 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        error_response(self.status(), self.code(), &self.to_string())
+        let mut response = error_response(self.status(), self.code(), &self.to_string());
+        if let ApiError::RateLimited { retry_after } | ApiError::Busy { retry_after } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
+        response
     }
 }
 

@@ -4,18 +4,21 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{state::AppState, users};
+use crate::{
+    password::PasswordHasher, rate_limit::LoginLimits, revocation, state::AppState, users,
+};
 
 /// The account local development creates, with a fresh password printed at start-up.
 pub const DEMO_EMAIL: &str = "demo@example.com";
 
 /// Starts every job: the migrations (with the demo login after them, where configured) and the
-/// rate-limit sweep. Each stops when `shutdown` is cancelled.
+/// sweep of expired revocations and full rate-limit buckets. Each stops when `shutdown` is
+/// cancelled.
 pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
     tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
-    tokio::spawn(forget_idle_limits(state.clone(), shutdown.clone()));
+    tokio::spawn(sweep(state.clone(), shutdown.clone()));
     // The dummy hash (unknown emails are verified against it) costs one argon2 run: pay it now.
-    tokio::task::spawn_blocking(users::prepare_dummy_hash);
+    tokio::task::spawn_blocking(PasswordHasher::prepare);
 }
 
 /// Applies migrations with capped exponential backoff (250 ms doubling to 30 s), so a database
@@ -50,13 +53,29 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Forgets idle rate-limit buckets every minute, so their memory stays bounded.
-async fn forget_idle_limits(state: AppState, shutdown: CancellationToken) {
+/// Every minute: deletes revocations of tokens that have expired and rate-limit buckets that are
+/// full again, so both tables hold only what still matters. Every instance sweeps; the deletes
+/// are idempotent.
+async fn sweep(state: AppState, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
-            _ = every.tick() => state.login_limits.forget_idle(),
+            _ = every.tick() => {}
             () = shutdown.cancelled() => return,
+        }
+        if state.schema.get() != crate::state::Schema::Applied {
+            continue;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match revocation::forget_expired(&state.db, now).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "expired revocations swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not sweep expired revocations"),
+        }
+        if let Err(e) = LoginLimits::forget_full(&state.db).await {
+            tracing::warn!(error = %e, "could not sweep full rate-limit buckets");
         }
     }
 }

@@ -21,15 +21,19 @@ pub mod jobs;
 pub mod metrics;
 /// Per-dialect migrations, one process at a time, with every error path releasing the lock.
 pub mod migrate;
-/// Login rate limits per client address and per account.
+/// argon2id with bounded concurrency and reused working memory.
+pub mod password;
+/// Login rate limits per client address and per account, shared by every instance.
 pub mod rate_limit;
+/// Ending sessions in the shared database: logout, logout-all, password changes.
+pub mod revocation;
 /// The routes and the route table.
 pub mod router;
 /// Handlers, one module per resource.
 pub mod routes;
 /// The accept loop: hyper's header-read timeout, request-head limit, graceful connection shutdown.
 pub mod server;
-/// Signed, expiring session tokens in an HttpOnly cookie.
+/// Signed, expiring session tokens in an HttpOnly cookie; secret rotation.
 pub mod session;
 /// Stop requests: SIGTERM, SIGINT, or a `ShutdownHandle`.
 pub mod signals;
@@ -42,7 +46,7 @@ pub mod state;
 pub mod static_files;
 /// Logs: JSON in staging and production, readable in development.
 pub mod telemetry;
-/// Accounts and password hashing.
+/// Accounts.
 pub mod users;
 /// Warmup's single flight and its report.
 pub mod warmup;

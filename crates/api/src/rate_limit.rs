@@ -1,53 +1,138 @@
-//! Login rate limits, per client address and per account, so neither one address trying many
-//! accounts nor many addresses trying one account get far. In memory per instance: with N
-//! instances an attacker gets at most N times the budget, which the limits allow for.
+//! Login rate limits per client address and per account, kept in the shared database so that
+//! every instance draws on one budget and a deploy resets nothing.
+//!
+//! Each limit is a GCRA bucket (the generic cell rate algorithm, as the `governor` crate and
+//! most rate limiters implement it): `n` attempts per minute with a burst of `n`, stored as the
+//! *theoretical arrival time* (TAT) of the next attempt. An attempt at `now` is let through when
+//! `max(TAT, now) − now ≤ (n − 1) × interval`, and then moves the TAT one interval on. One SQL
+//! statement reads and writes the bucket, so concurrent attempts on any number of instances are
+//! counted exactly once each.
 
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
-use governor::{clock::DefaultClock, state::keyed::DefaultKeyedStateStore, Quota, RateLimiter};
+use sqlx::Row;
 
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
+use crate::{db::Database, with_pool};
 
 /// Attempts per minute per client address (burst allowed up to the same number).
 pub const PER_ADDRESS_PER_MINUTE: u32 = 20;
 /// Attempts per minute per account.
 pub const PER_ACCOUNT_PER_MINUTE: u32 = 5;
 
+/// `$1` bucket, `$2` now (ms), `$3` interval (ms), `$4` tolerance (ms). A new bucket lets the
+/// attempt through; an existing one follows the GCRA rule above.
+const ATTEMPT: &str =
+    "INSERT INTO login_limits (bucket, tat_ms, last_allowed) VALUES ($1, $2 + $3, 1)
+     ON CONFLICT (bucket) DO UPDATE SET
+       tat_ms = CASE
+         WHEN (CASE WHEN login_limits.tat_ms > $2 THEN login_limits.tat_ms ELSE $2 END) - $2 <= $4
+         THEN (CASE WHEN login_limits.tat_ms > $2 THEN login_limits.tat_ms ELSE $2 END) + $3
+         ELSE login_limits.tat_ms END,
+       last_allowed = CASE
+         WHEN (CASE WHEN login_limits.tat_ms > $2 THEN login_limits.tat_ms ELSE $2 END) - $2 <= $4
+         THEN 1 ELSE 0 END
+     RETURNING tat_ms, last_allowed";
+const FORGET_FULL: &str = "DELETE FROM login_limits WHERE tat_ms < $1";
+
+/// `n` attempts per minute, burst `n`.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    interval_ms: i64,
+    tolerance_ms: i64,
+}
+
+impl Quota {
+    const fn per_minute(n: u32) -> Quota {
+        let interval_ms = 60_000 / n as i64;
+        Quota {
+            interval_ms,
+            tolerance_ms: interval_ms * (n as i64 - 1),
+        }
+    }
+}
+
+/// What an attempt gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Refused: retry after this long (at least one second, as `Retry-After` counts).
+    Limited(Duration),
+}
+
+/// The two limits a login attempt passes.
+#[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    by_address: Keyed<IpAddr>,
-    by_account: Keyed<String>,
+    per_address: Quota,
+    per_account: Quota,
 }
 
 impl Default for LoginLimits {
     fn default() -> Self {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
         Self {
-            by_address: RateLimiter::keyed(quota(PER_ADDRESS_PER_MINUTE)),
-            by_account: RateLimiter::keyed(quota(PER_ACCOUNT_PER_MINUTE)),
+            per_address: Quota::per_minute(PER_ADDRESS_PER_MINUTE),
+            per_account: Quota::per_minute(PER_ACCOUNT_PER_MINUTE),
         }
     }
 }
 
 impl LoginLimits {
-    /// `Err(wait)` when either limit is exhausted: the caller answers 429 with `Retry-After`.
-    pub fn check(&self, address: Option<IpAddr>, account: &str) -> Result<(), Duration> {
-        use governor::clock::{Clock, DefaultClock};
-        let clock = DefaultClock::default();
+    /// Counts one attempt against `address` (when known) and then `account`; an attempt refused
+    /// by the address limit does not spend the account's budget.
+    ///
+    /// # Errors
+    /// The database error when the limits cannot be read: the caller answers 503, never an
+    /// unlimited attempt.
+    pub async fn check(
+        &self,
+        db: &Database,
+        address: Option<IpAddr>,
+        account: &str,
+    ) -> Result<Verdict, sqlx::Error> {
         if let Some(address) = address {
-            self.by_address
-                .check_key(&address)
-                .map_err(|n| n.wait_time_from(clock.now()))?;
+            let verdict = attempt(db, &format!("address:{address}"), self.per_address).await?;
+            if verdict != Verdict::Allowed {
+                return Ok(verdict);
+            }
         }
-        self.by_account
-            .check_key(&account.to_owned())
-            .map_err(|n| n.wait_time_from(clock.now()))
+        attempt(db, &format!("account:{account}"), self.per_account).await
     }
 
-    /// Forgets keys whose buckets are full again; called periodically so memory stays bounded.
-    pub fn forget_idle(&self) {
-        self.by_address.retain_recent();
-        self.by_account.retain_recent();
-        self.by_address.shrink_to_fit();
-        self.by_account.shrink_to_fit();
+    /// Deletes buckets that are full again (their TAT has passed): what they hold is what a new
+    /// bucket would. Returns how many went.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn forget_full(db: &Database) -> Result<u64, sqlx::Error> {
+        let now = now_ms();
+        with_pool!(db, pool => sqlx::query(FORGET_FULL).bind(now).execute(pool).await.map(|r| r.rows_affected()))
     }
+}
+
+async fn attempt(db: &Database, bucket: &str, quota: Quota) -> Result<Verdict, sqlx::Error> {
+    let now = now_ms();
+    let row = with_pool!(db, pool => {
+        let row = sqlx::query(ATTEMPT)
+            .bind(bucket)
+            .bind(now)
+            .bind(quota.interval_ms)
+            .bind(quota.tolerance_ms)
+            .fetch_one(pool)
+            .await?;
+        Ok::<_, sqlx::Error>((row.try_get::<i64, _>("tat_ms")?, row.try_get::<i32, _>("last_allowed")?))
+    })?;
+    let (tat, allowed) = row;
+    if allowed == 1 {
+        return Ok(Verdict::Allowed);
+    }
+    // The earliest moment the rule lets an attempt through: TAT − tolerance.
+    let wait_ms = (tat - quota.tolerance_ms - now).max(1000);
+    Ok(Verdict::Limited(Duration::from_millis(
+        u64::try_from(wait_ms).unwrap_or(1000).div_ceil(1000) * 1000,
+    )))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

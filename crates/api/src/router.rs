@@ -23,6 +23,7 @@ pub const ROUTES: &[&str] = &[
     "/api/warmup",
     "/api/auth/login",
     "/api/auth/logout",
+    "/api/auth/logout-all",
     "/api/me",
     "/api/session",
     "/api/openapi.json",
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/warmup", post(warmup::warmup))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_all))
         .route("/me", get(auth::me))
         .route("/session", get(auth::session))
         .route("/openapi.json", get(openapi::document))

@@ -1,8 +1,12 @@
-//! Stateless sessions: a signed, expiring token in an HttpOnly cookie. Any instance that knows
-//! `SESSION_SECRET` can verify it without a session table, so no sticky sessions are needed.
+//! Session tokens: signed, expiring, in an HttpOnly cookie. Any instance that knows
+//! `SESSION_SECRET` verifies one without asking another, so no sticky sessions are needed; that a
+//! verified session has not been ended (logout, logout-all, a password change) is the shared
+//! database's to say (`revocation.rs`).
 //!
-//! Token: `v1.<base64url(JSON claims)>.<base64url(HMAC-SHA256 over "v1.<claims>")>`. The
-//! signature is checked in constant time (`hmac`'s `verify_slice`) before the claims are read.
+//! Token: `v2.<base64url(JSON claims)>.<base64url(HMAC-SHA256 over "v2.<claims>")>`. The
+//! signature is checked in constant time (`hmac`'s `verify_slice`) before the claims are read,
+//! against `SESSION_SECRET` and then, during a rotation, `SESSION_SECRET_PREVIOUS` (verification
+//! only, as Django's `SECRET_KEY_FALLBACKS`); new tokens are always signed with the current one.
 //! The cookie itself is written and read with the `cookie` crate (RFC 6265).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,13 +21,21 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const VERSION: &str = "v1";
+/// The token format. `v1` tokens (no session id) are refused: their sessions could not be ended.
+const VERSION: &str = "v2";
 
+/// What a session token says, signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// User id.
     pub sub: i64,
     pub email: String,
+    /// Session id: 128 random bits, base64url. Logout revokes exactly this session.
+    pub jti: String,
+    /// The user's session epoch when issued; a higher epoch in the database ends this session.
+    pub epoch: i64,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
 }
@@ -44,6 +56,8 @@ pub enum SessionError {
 #[derive(Clone)]
 pub struct Sessions {
     secret: SecretString,
+    /// Accepted for verification only, during a rotation.
+    previous: Option<SecretString>,
     pub ttl: Duration,
     /// `__Host-` prefix and `Secure` outside development: the browser then refuses the cookie over
     /// plain HTTP and from any other host or path.
@@ -51,9 +65,16 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(secret: SecretString, ttl: Duration, secure: bool) -> Self {
+    /// `secret` signs and verifies; `previous` only verifies.
+    pub fn new(
+        secret: SecretString,
+        previous: Option<SecretString>,
+        ttl: Duration,
+        secure: bool,
+    ) -> Self {
         Self {
             secret,
+            previous,
             ttl,
             secure,
         }
@@ -67,29 +88,41 @@ impl Sessions {
         }
     }
 
-    fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
+    fn mac(secret: &SecretString) -> HmacSha256 {
+        HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
             .expect("HMAC takes any key length")
     }
 
-    pub fn issue(&self, user_id: i64, email: &str) -> (String, Claims) {
+    /// A new session for the user, under the user's current session `epoch`.
+    pub fn issue(&self, user_id: i64, email: &str, epoch: i64) -> (String, Claims) {
+        let iat = now();
+        let jti: [u8; 16] = rand::random();
         let claims = Claims {
             sub: user_id,
             email: email.to_owned(),
-            exp: now() + self.ttl.as_secs(),
+            jti: URL_SAFE_NO_PAD.encode(jti),
+            epoch,
+            iat,
+            exp: iat + self.ttl.as_secs(),
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("serialisable"));
         let signed = format!("{VERSION}.{payload}");
-        let mut mac = self.mac();
+        let mut mac = Self::mac(&self.secret);
         mac.update(signed.as_bytes());
         let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         (format!("{signed}.{signature}"), claims)
     }
 
+    /// The claims of a token signed with the current or the previous secret and not yet expired.
+    /// Whether the session was ended since is not checked here (see `revocation.rs`).
+    ///
+    /// # Errors
+    /// [`SessionError::Malformed`], [`SessionError::BadSignature`] or [`SessionError::Expired`].
     pub fn verify(&self, token: &str) -> Result<Claims, SessionError> {
         self.verify_at(token, now())
     }
 
+    /// [`Sessions::verify`] at `now` (seconds since the Unix epoch).
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Claims, SessionError> {
         if token.len() > 4096 {
             return Err(SessionError::Malformed);
@@ -102,10 +135,14 @@ impl Sessions {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| SessionError::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&signature)
-            .map_err(|_| SessionError::BadSignature)?;
+        let signed_with = |secret: &SecretString| {
+            let mut mac = Self::mac(secret);
+            mac.update(signed.as_bytes());
+            mac.verify_slice(&signature).is_ok()
+        };
+        if !signed_with(&self.secret) && !self.previous.as_ref().is_some_and(signed_with) {
+            return Err(SessionError::BadSignature);
+        }
         let bytes = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| SessionError::Malformed)?;
@@ -169,22 +206,69 @@ mod tests {
     fn sessions(secret: &str) -> Sessions {
         Sessions::new(
             SecretString::from(secret.to_owned()),
+            None,
             Duration::from_secs(3600),
             true,
         )
     }
 
+    fn rotated(secret: &str, previous: &str) -> Sessions {
+        Sessions::new(
+            SecretString::from(secret.to_owned()),
+            Some(SecretString::from(previous.to_owned())),
+            Duration::from_secs(3600),
+            true,
+        )
+    }
+
+    const A: &str = "secret-a-0123456789-0123456789-xyz";
+    const B: &str = "secret-b-0123456789-0123456789-xyz";
+
+    #[test]
+    fn during_a_rotation_the_previous_secret_still_verifies_but_never_signs() {
+        let (old_token, claims) = sessions(A).issue(7, "a@example.com", 0);
+        let rotating = rotated(B, A);
+        assert_eq!(rotating.verify(&old_token).unwrap(), claims);
+        let (new_token, _) = rotating.issue(7, "a@example.com", 0);
+        assert_eq!(
+            sessions(B).verify(&new_token).map(|c| c.sub),
+            Ok(7),
+            "signed with the new secret"
+        );
+        assert_eq!(
+            sessions(A).verify(&new_token),
+            Err(SessionError::BadSignature)
+        );
+        assert_eq!(
+            sessions(B).verify(&old_token),
+            Err(SessionError::BadSignature),
+            "once the previous secret is removed"
+        );
+    }
+
+    #[test]
+    fn every_session_has_its_own_id_and_its_issue_time() {
+        let s = sessions(A);
+        let (_, one) = s.issue(7, "a@example.com", 3);
+        let (_, two) = s.issue(7, "a@example.com", 3);
+        assert_ne!(one.jti, two.jti);
+        assert_eq!(one.jti.len(), 22, "128 bits in base64url");
+        assert_eq!(one.epoch, 3);
+        assert_eq!(one.exp - one.iat, 3600);
+    }
+
     #[test]
     fn a_token_verifies_with_the_same_secret_on_any_instance() {
         let (token, claims) =
-            sessions("secret-a-0123456789-0123456789-xyz").issue(7, "a@example.com");
+            sessions("secret-a-0123456789-0123456789-xyz").issue(7, "a@example.com", 0);
         let other_instance = sessions("secret-a-0123456789-0123456789-xyz");
         assert_eq!(other_instance.verify(&token).unwrap(), claims);
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_rejected() {
-        let (token, _) = sessions("secret-a-0123456789-0123456789-xyz").issue(7, "a@example.com");
+        let (token, _) =
+            sessions("secret-a-0123456789-0123456789-xyz").issue(7, "a@example.com", 0);
         assert_eq!(
             sessions("secret-b-0123456789-0123456789-xyz").verify(&token),
             Err(SessionError::BadSignature)
@@ -194,13 +278,13 @@ mod tests {
     #[test]
     fn a_tampered_payload_is_rejected() {
         let s = sessions("secret-a-0123456789-0123456789-xyz");
-        let (token, _) = s.issue(7, "a@example.com");
+        let (token, _) = s.issue(7, "a@example.com", 0);
         let (_, rest) = token.split_once('.').unwrap();
         let (_, signature) = rest.split_once('.').unwrap();
         let forged =
             URL_SAFE_NO_PAD.encode(br#"{"sub":1,"email":"admin@example.com","exp":99999999999}"#);
         assert_eq!(
-            s.verify(&format!("v1.{forged}.{signature}")),
+            s.verify(&format!("v2.{forged}.{signature}")),
             Err(SessionError::BadSignature)
         );
     }
@@ -208,7 +292,7 @@ mod tests {
     #[test]
     fn an_expired_token_is_rejected() {
         let s = sessions("secret-a-0123456789-0123456789-xyz");
-        let (token, claims) = s.issue(7, "a@example.com");
+        let (token, claims) = s.issue(7, "a@example.com", 0);
         assert_eq!(s.verify_at(&token, claims.exp), Err(SessionError::Expired));
     }
 

@@ -15,6 +15,7 @@ use crate::{
     http::stack::with_layers,
     jobs,
     metrics::Metrics,
+    password::PasswordHasher,
     rate_limit::LoginLimits,
     router::{router, ROUTES},
     server::{self, ConnectionLimits},
@@ -74,9 +75,11 @@ impl Application {
         )?);
         let sessions = Sessions::new(
             settings.session.secret.clone(),
+            settings.session.previous.clone(),
             settings.session.ttl,
             !settings.env.is_development(),
         );
+        let passwords = PasswordHasher::new(settings.session.hash_concurrency);
         let state = AppState::new(Shared {
             settings: Arc::new(settings),
             edge,
@@ -86,6 +89,7 @@ impl Application {
             warmup: Warmup::default(),
             sessions,
             login_limits: LoginLimits::default(),
+            passwords,
             frontend,
             metrics: Arc::new(Metrics::new(ROUTES)),
         });

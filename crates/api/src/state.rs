@@ -13,7 +13,8 @@ use axum::extract::FromRef;
 
 use crate::{
     config::Settings, db::Database, edge::Edge, metrics::Metrics, migrate::MigrationError,
-    rate_limit::LoginLimits, session::Sessions, static_files::StaticFiles, warmup::Warmup,
+    password::PasswordHasher, rate_limit::LoginLimits, session::Sessions,
+    static_files::StaticFiles, warmup::Warmup,
 };
 
 /// Cheap to clone (one reference count): axum clones the state for every request.
@@ -31,6 +32,7 @@ pub struct Shared {
     pub warmup: Warmup,
     pub sessions: Sessions,
     pub login_limits: LoginLimits,
+    pub passwords: PasswordHasher,
     /// The built frontend, in memory.
     pub frontend: StaticFiles,
     pub metrics: Arc<Metrics>,

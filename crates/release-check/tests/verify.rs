@@ -60,8 +60,11 @@ async fn real_app(dir: &std::path::Path) -> String {
     let app = api::Application::build(settings).await.unwrap();
     let url = format!("http://{}", app.local_addr());
     let db = app.state().db.clone();
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
-    api::migrate::run(&db, std::time::Duration::from_secs(10))
+    state
+        .schema
+        .ensure_applied(&db, Duration::from_secs(10))
         .await
         .unwrap();
     api::users::upsert(
@@ -76,9 +79,10 @@ async fn real_app(dir: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn every_item_passes_against_the_real_application_and_a_second_instance() {
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = real_app(a.path()).await;
-    let second = real_app(b.path()).await;
+    // Two instances of one deployment: the same database (where sessions are ended) and secret.
+    let dir = tempfile::tempdir().unwrap();
+    let first = real_app(dir.path()).await;
+    let second = real_app(dir.path()).await;
     let mut options = options(&first, "release-flow-api.onrender.com");
     options.instances = vec![second];
 

@@ -82,9 +82,17 @@ pub struct Config {
     #[arg(long, env = "SESSION_SECRET", hide_env_values = true, value_parser = parse::session_secret)]
     pub session_secret: Option<SecretString>,
 
+    /// The secret before the current one, during a rotation: accepted when verifying sessions, never used to sign [default: unset]
+    #[arg(long, env = "SESSION_SECRET_PREVIOUS", hide_env_values = true, value_parser = parse::session_secret)]
+    pub session_secret_previous: Option<SecretString>,
+
     /// Seconds a login lasts
     #[arg(long, env = "SESSION_TTL_SECS", default_value = "43200", value_parser = parse::whole::<u64>(60, 30 * 24 * 3600))]
     pub session_ttl_secs: u64,
+
+    /// Password hashes (argon2id, 19 MiB each) computed at once; more logins wait up to 2 s, then get a 503 [default: the number of CPUs]
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", value_parser = parse::whole::<usize>(1, 64))]
+    pub password_hash_concurrency: Option<usize>,
 
     /// The built frontend, served for every path outside /api
     #[arg(long, env = "FRONTEND_DIR", default_value = "frontend/dist")]
@@ -232,8 +240,7 @@ impl Config {
             ));
         }
 
-        let ttl = Duration::from_secs(self.session_ttl_secs);
-        let session = match self.session_secret {
+        let (secret, generated) = match self.session_secret {
             Some(secret) => {
                 if !dev && is_weak_secret(secret.expose_secret()) {
                     return Err(ConfigError::new(
@@ -242,17 +249,9 @@ impl Config {
                         "a random value, e.g. from `openssl rand -base64 48`",
                     ));
                 }
-                SessionSettings {
-                    secret,
-                    ttl,
-                    generated: false,
-                }
+                (secret, false)
             }
-            None if dev => SessionSettings {
-                secret: random_secret(),
-                ttl,
-                generated: true,
-            },
+            None if dev => (random_secret(), true),
             None => {
                 return Err(ConfigError::new(
                     "SESSION_SECRET",
@@ -260,6 +259,26 @@ impl Config {
                     format!("at least {MIN_SECRET_BYTES} random bytes outside development"),
                 ))
             }
+        };
+        if self
+            .session_secret_previous
+            .as_ref()
+            .is_some_and(|p| p.expose_secret() == secret.expose_secret())
+        {
+            return Err(ConfigError::new(
+                "SESSION_SECRET_PREVIOUS",
+                "it is the same as SESSION_SECRET",
+                "the secret being rotated out, or unset once the rotation is over",
+            ));
+        }
+        let session = SessionSettings {
+            secret,
+            previous: self.session_secret_previous,
+            ttl: Duration::from_secs(self.session_ttl_secs),
+            generated,
+            hash_concurrency: self
+                .password_hash_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         let expected_policy = "a valid policy file (see docs/SECURITY_POLICY.md)";
         let policy = match &self.policy_file {

@@ -153,7 +153,11 @@ impl DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub secret: SecretString,
+    /// Verifies, never signs (a rotation in progress).
+    pub previous: Option<SecretString>,
     pub ttl: Duration,
+    /// At most this many argon2id hashes at once.
+    pub hash_concurrency: usize,
     /// True when no secret was configured and a random one was made (development only).
     pub generated: bool,
 }

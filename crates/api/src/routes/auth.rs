@@ -1,9 +1,11 @@
-//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/me`, and the [`AuthUser`]
-//! extractor that any handler can take to require a session.
+//! `POST /api/auth/login`, `POST /api/auth/logout`, `POST /api/auth/logout-all`, `GET /api/me`,
+//! `GET /api/session`, and the [`AuthUser`] extractor that any handler can take to require a
+//! session. A session is a signed token (`session.rs`) that the shared database has not ended
+//! (`revocation.rs`); both are checked on every request, on every instance.
 
 use axum::{
     extract::{FromRequestParts, State},
-    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -13,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::{ApiError, ApiJson, ApiResult, ErrorBody},
     http::client_address::ClientAddress,
+    password::{PasswordError, SLOT_WAIT},
+    rate_limit::Verdict,
+    revocation,
     session::{Claims, SessionError},
     state::AppState,
     users,
@@ -65,9 +70,10 @@ const INVALID_CREDENTIALS: &str = "wrong email or password";
         (status = 413, description = "`payload_too_large`: above BODY_LIMIT_BYTES", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not `application/json`", body = ErrorBody),
         (status = 422, description = "`invalid_body`, `invalid_email` or `invalid_password`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody,
+        (status = 429, description = "`rate_limited`: too many attempts from this address or for this account, across every instance", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`database_unavailable`: retry shortly", body = ErrorBody),
+        (status = 503, description = "`database_unavailable` (the accounts or the limits cannot be read), or `busy` (every password-hashing slot is taken)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait, with `busy`"))),
     )
 )]
 #[tracing::instrument(name = "login", skip_all, fields(email = tracing::field::Empty))]
@@ -97,26 +103,31 @@ pub async fn login(
             ),
         ));
     }
-    if let Err(wait) = state.login_limits.check(client, &email) {
-        let retry_after = wait.as_secs().max(1);
-        tracing::warn!(client = ?client, retry_after, "login rate limited");
-        let mut response = ApiError::client(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many login attempts; retry in {retry_after} s"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return Ok(response);
+    // The limits live in the database: unreadable limits are a 503, never an unlimited attempt.
+    let verdict = state
+        .login_limits
+        .check(&state.db, client, &email)
+        .await
+        .map_err(ApiError::from_database)?;
+    if let Verdict::Limited(retry_after) = verdict {
+        tracing::warn!(client = ?client, retry_after_secs = retry_after.as_secs(), "login rate limited");
+        return Err(ApiError::RateLimited { retry_after });
     }
 
     let user = users::find_by_email(&state.db, &email)
         .await
         .map_err(ApiError::from_database)?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let valid = users::verify_password(body.password, stored).await?;
+    let valid = state
+        .passwords
+        .verify(body.password, stored)
+        .await
+        .map_err(|e| match e {
+            PasswordError::Busy => ApiError::Busy {
+                retry_after: SLOT_WAIT,
+            },
+            PasswordError::Hash(e) => ApiError::Internal(anyhow::anyhow!(e)),
+        })?;
     let Some(user) = user.filter(|_| valid) else {
         tracing::info!("login refused");
         return Err(ApiError::client(
@@ -126,7 +137,9 @@ pub async fn login(
         ));
     };
 
-    let (token, claims) = state.sessions.issue(user.id, &user.email);
+    let (token, claims) = state
+        .sessions
+        .issue(user.id, &user.email, user.session_epoch);
     tracing::info!(user_id = user.id, "logged in");
     let mut response = Json(SessionView {
         user: UserView {
@@ -146,13 +159,49 @@ pub async fn login(
     post,
     path = "/api/auth/logout",
     tag = "auth",
-    summary = "Log out: clears the session cookie",
+    summary = "Log out: ends this session and clears its cookie",
     responses(
-        (status = 204, description = "The cookie is cleared (sessions are stateless: the token itself stays valid until it expires)"),
+        (status = 204, description = "The session is ended on every instance (its id is revoked until it would have expired) and the cookie cleared; also 204 without a session"),
         (status = 403, description = "`cross_site_request`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the session could not be ended; the cookie is kept, retry", body = ErrorBody),
     )
 )]
-pub async fn logout(State(state): State<AppState>) -> Response {
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    // A token that verifies is revoked even if already ended: revoking twice is harmless.
+    if let Some(claims) = state
+        .sessions
+        .token_from_headers(&headers)
+        .and_then(|token| state.sessions.verify(&token).ok())
+    {
+        revocation::revoke(&state.db, &claims)
+            .await
+            .map_err(ApiError::from_database)?;
+        tracing::info!(user_id = claims.sub, "logged out");
+    }
+    Ok(cleared_cookie(&state))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout-all",
+    tag = "auth",
+    summary = "Log out everywhere: ends every session of the caller",
+    responses(
+        (status = 204, description = "Every session of the account is ended on every instance, this one included, and its cookie cleared"),
+        (status = 401, description = "`unauthorized`: no valid session", body = ErrorBody),
+        (status = 403, description = "`cross_site_request`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: retry", body = ErrorBody),
+    )
+)]
+pub async fn logout_all(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
+    revocation::end_all(&state.db, user.id)
+        .await
+        .map_err(ApiError::from_database)?;
+    tracing::info!(user_id = user.id, "logged out of every session");
+    Ok(cleared_cookie(&state))
+}
+
+fn cleared_cookie(state: &AppState) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
@@ -160,24 +209,34 @@ pub async fn logout(State(state): State<AppState>) -> Response {
     response
 }
 
-/// `GET /api/session`: the session if there is one, else `{"session": null}` — always 200, so a
-/// page can ask on load without a 401 in the browser console.
+/// `GET /api/session`: the session if there is one, else `{"session": null}`, so a page can ask
+/// on load without a 401 in the browser console.
 #[utoipa::path(
     get,
     path = "/api/session",
     tag = "auth",
     summary = "The current session, or null",
-    responses((status = 200, description = "Always 200", body = SessionState))
+    responses(
+        (status = 200, description = "The session, or `null` without a live one", body = SessionState),
+        (status = 503, description = "`database_unavailable`: whether the session was ended cannot be checked", body = ErrorBody),
+    )
 )]
-pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<SessionState> {
-    let session = session_claims(&state, &headers).ok().map(|c| SessionView {
-        user: UserView {
-            id: c.sub,
-            email: c.email,
-        },
-        expires_at: c.exp,
-    });
-    Json(SessionState { session })
+pub async fn session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SessionState>> {
+    let session = match current_session(&state, &headers).await {
+        Ok(claims) => Some(SessionView {
+            user: UserView {
+                id: claims.sub,
+                email: claims.email,
+            },
+            expires_at: claims.exp,
+        }),
+        Err(SessionCheck::Invalid) => None,
+        Err(SessionCheck::Database(e)) => return Err(ApiError::from_database(e)),
+    };
+    Ok(Json(SessionState { session }))
 }
 
 #[utoipa::path(
@@ -187,7 +246,8 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<
     summary = "The logged-in user",
     responses(
         (status = 200, description = "The session's user", body = SessionView),
-        (status = 401, description = "`unauthorized`: no valid session", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no live session", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: whether the session was ended cannot be checked", body = ErrorBody),
     )
 )]
 pub async fn me(user: AuthUser) -> Json<SessionView> {
@@ -200,11 +260,13 @@ pub async fn me(user: AuthUser) -> Json<SessionView> {
     })
 }
 
-/// A verified session. Taking it as an argument makes a handler answer 401 without one.
+/// A live session. Taking it as an argument makes a handler answer 401 without one (and 503
+/// when the database cannot say whether it was ended).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: i64,
     pub email: String,
+    /// Seconds since the Unix epoch.
     pub expires_at: u64,
 }
 
@@ -215,27 +277,40 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = state
-            .sessions
-            .token_from_headers(&parts.headers)
-            .ok_or(ApiError::Unauthorized)?;
-        let claims = state.sessions.verify(&token).map_err(|e| {
-            tracing::debug!(error = %e, "session refused");
-            ApiError::Unauthorized
-        })?;
-        Ok(AuthUser {
-            id: claims.sub,
-            email: claims.email,
-            expires_at: claims.exp,
-        })
+        match current_session(state, &parts.headers).await {
+            Ok(claims) => Ok(AuthUser {
+                id: claims.sub,
+                email: claims.email,
+                expires_at: claims.exp,
+            }),
+            Err(SessionCheck::Invalid) => Err(ApiError::Unauthorized),
+            Err(SessionCheck::Database(e)) => Err(ApiError::from_database(e)),
+        }
     }
 }
 
-/// The verified claims of the session cookie in `headers`.
-fn session_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, SessionError> {
+enum SessionCheck {
+    /// No cookie, a bad or expired token, or a session that was ended.
+    Invalid,
+    Database(sqlx::Error),
+}
+
+/// The claims of the request's session, if its token verifies and the database has not ended it.
+async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Claims, SessionCheck> {
     let token = state
         .sessions
         .token_from_headers(headers)
-        .ok_or(SessionError::Missing)?;
-    state.sessions.verify(&token)
+        .ok_or(SessionCheck::Invalid)?;
+    let claims = state.sessions.verify(&token).map_err(|e: SessionError| {
+        tracing::debug!(error = %e, "session refused");
+        SessionCheck::Invalid
+    })?;
+    match revocation::is_current(&state.db, &claims).await {
+        Ok(true) => Ok(claims),
+        Ok(false) => {
+            tracing::debug!(user_id = claims.sub, "session ended");
+            Err(SessionCheck::Invalid)
+        }
+        Err(e) => Err(SessionCheck::Database(e)),
+    }
 }

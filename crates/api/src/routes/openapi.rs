@@ -19,7 +19,7 @@ use crate::{
 #[openapi(
     info(
         title = "Release Flow API",
-        description = "Health, warmup and stateless sessions. Every error is `{\"error\": {\"code\", \"message\"}}`; \
+        description = "Health, warmup and sessions. Every error is `{\"error\": {\"code\", \"message\"}}`; \
                        every method a path does not list is a JSON 405. `/metrics` (Prometheus, behind METRICS_TOKEN) \
                        is operational, not part of this API.",
         license(name = "MIT OR Apache-2.0"),
@@ -30,6 +30,7 @@ use crate::{
         warmup::warmup,
         auth::login,
         auth::logout,
+        auth::logout_all,
         auth::session,
         auth::me,
         document,

@@ -85,17 +85,23 @@ async fn me_without_a_session_is_a_json_401() {
 
 #[tokio::test]
 async fn a_session_from_one_instance_is_accepted_by_another_with_the_same_secret() {
+    // A fleet: instances share the database (where sessions are ended) and the secret.
     let secret = "shared-secret-0123456789-abcdefghijklmnop";
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/fleet.db", dir.path().display());
     let first = TestConfig::new(Backend::Sqlite)
         .var("SESSION_SECRET", secret)
+        .var("DATABASE_URL", &database)
         .spawn()
         .await;
     let second = TestConfig::new(Backend::Sqlite)
         .var("SESSION_SECRET", secret)
+        .var("DATABASE_URL", &database)
         .spawn()
         .await;
     let stranger = TestConfig::new(Backend::Sqlite)
         .var("SESSION_SECRET", "another-secret-0123456789-abcdefghijklmn")
+        .var("DATABASE_URL", &database)
         .spawn()
         .await;
     first.add_user(EMAIL, PASSWORD).await;

@@ -352,6 +352,10 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
         .spawn()
         .await;
     app.add_user("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        app.post_login("ada@example.com", PASSWORD).await.status(),
+        200
+    );
     let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_url().unwrap())
         .await
         .unwrap();
@@ -367,6 +371,12 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
     assert!(
         stderr.contains("cause: the PostgreSQL database is read-only"),
         "the CLI says why: {stderr}"
+    );
+    // The server's pooled sessions were opened before the switch (it applies to new ones).
+    assert_eq!(
+        app.get_me().await.status(),
+        200,
+        "the session check goes on"
     );
     assert_eq!(
         app.post_login("ada@example.com", PASSWORD).await.status(),
