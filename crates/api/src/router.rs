@@ -5,7 +5,6 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     edge::{API_PREFIX, LIVENESS_PATH, METRICS_PATH},
@@ -33,7 +32,7 @@ pub const ROUTES: &[&str] = &[
 /// ([`RecordRouteLayer`]); anything else under `/api` is a JSON 404, and every other path is
 /// the frontend.
 pub fn router(state: AppState) -> Router {
-    let mut api = Router::new()
+    let api = Router::new()
         .route("/health", get(health::readiness))
         .route("/warmup", post(warmup::warmup))
         .route("/auth/login", post(auth::login))
@@ -43,9 +42,6 @@ pub fn router(state: AppState) -> Router {
         .route("/session", get(auth::session))
         .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found);
-    if let Some(cors) = cors(&state) {
-        api = api.layer(cors);
-    }
     Router::new()
         .route(LIVENESS_PATH, get(health::liveness))
         .route(METRICS_PATH, get(metrics::endpoint))
@@ -53,23 +49,6 @@ pub fn router(state: AppState) -> Router {
         .route_layer(RecordRouteLayer::new(state.metrics.clone()))
         .fallback(frontend::fallback)
         .with_state(state)
-}
-
-/// CORS for the policy's frontend origins: exact origins, with credentials (the session cookie).
-/// None when the frontend is only ever served from the API's own origin.
-fn cors(state: &AppState) -> Option<CorsLayer> {
-    use axum::http::{header, Method};
-    if state.edge.cors_origins.is_empty() {
-        return None;
-    }
-    Some(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(state.edge.cors_origins.iter().cloned()))
-            .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE])
-            .max_age(std::time::Duration::from_secs(600)),
-    )
 }
 
 async fn api_not_found() -> ApiError {

@@ -449,6 +449,14 @@ fn validate_redirect(key: &str, r: &Redirect) -> Result<(), PolicyError> {
             ));
         }
     }
+    // The API answers everything under its prefix itself; a rule there would hold on a static
+    // host and not on the API.
+    if r.from == "/api" || r.from.starts_with("/api/") || r.from.starts_with("/api*") {
+        return Err(PolicyError::new(
+            format!("{key}.from"),
+            format!("{:?} is under /api, which the API answers itself", r.from),
+        ));
+    }
     let stars = r.from.matches('*').count();
     if stars > 1 || (stars == 1 && !r.from.ends_with('*')) {
         return Err(PolicyError::new(

@@ -5,6 +5,8 @@
 pub mod catch_panic;
 /// The client address, as far as the policy trusts the proxies in front.
 pub mod client_address;
+/// CORS on every `/api` answer, whichever layer made it.
+pub mod cors;
 /// HTTP → HTTPS redirect, trusting `X-Forwarded-Proto` only where the policy says so.
 pub mod https_redirect;
 /// Turns every non-JSON error response (405, 413, timeouts) into the JSON error shape.

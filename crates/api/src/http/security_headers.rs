@@ -1,7 +1,8 @@
 //! The policy's headers for the response class, added by one layer from values computed at
 //! start-up ([`Edge::headers`]).
 //!
-//! A 3xx redirect is the redirect class; otherwise the path decides ([`Edge::class_of_path`]).
+//! A redirect (301, 302, 303, 307, 308) is the redirect class; otherwise, a 304 included, the
+//! path decides ([`Edge::class_of_path`]).
 //! Security headers override whatever a handler set, so a response never carries two values;
 //! `Cache-Control` is only filled in where the handler did not choose one. HSTS goes only on
 //! responses the trusted proxy says were HTTPS (RFC 6797 §7.2).
@@ -13,7 +14,7 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use axum::http::{header, Request, Response};
+use axum::http::{header, Request, Response, StatusCode};
 use edge_policy::ResponseClass;
 use tower::{Layer, Service};
 
@@ -95,7 +96,7 @@ where
 }
 
 fn apply<B>(edge: &Edge, response: &mut Response<B>, class: ResponseClass, https: bool) {
-    let class = if response.status().is_redirection() {
+    let class = if is_redirect(response.status()) {
         ResponseClass::Redirect
     } else {
         class
@@ -115,4 +116,11 @@ fn apply<B>(edge: &Edge, response: &mut Response<B>, class: ResponseClass, https
     // Nothing here sets them, but a future dependency might: never advertise the stack.
     headers.remove(header::SERVER);
     headers.remove("x-powered-by");
+}
+
+/// A redirect sends the client elsewhere (RFC 9110 §15.4). 304 is in the 3xx class but is not one:
+/// it stands for the 200 the client has cached and carries that response's caching headers
+/// (§15.4.5), so it keeps the class its path gives it.
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }

@@ -8,6 +8,7 @@
 //! | JSON errors | outside everything that can answer an error, so every error is JSON |
 //! | trace | the access-log line carries the final status, including the JSON errors' |
 //! | security headers | on every answer: the handler's, a redirect, a timeout, a panic, a 413 |
+//! | CORS (`/api` only) | likewise: a cross-origin page reads every error the API gives |
 //! | HTTPS redirect | before any work is done for a plain-HTTP request |
 //! | timeout | bounds the handler; a JSON 503 after `REQUEST_TIMEOUT_SECS` |
 //! | catch panic | a panic becomes a JSON 500 and the connection lives on |
@@ -30,6 +31,7 @@ use tower_http::{
 
 use super::{
     catch_panic::CatchPanicLayer,
+    cors::ApiCorsLayer,
     https_redirect::HttpsRedirectLayer,
     json_errors::JsonErrorLayer,
     request_id::RequestIdLayer,
@@ -75,6 +77,7 @@ where
                 .on_failure(()),
         )
         .layer(SecurityHeadersLayer::new(edge.clone()))
+        .layer(ApiCorsLayer::new(edge))
         .layer(HttpsRedirectLayer::new(edge.clone()))
         .layer(RequestTimeoutLayer::new(server.request_timeout))
         .layer(CatchPanicLayer)

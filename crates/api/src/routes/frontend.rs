@@ -1,22 +1,51 @@
-//! Everything outside `/api` and `/health`: the policy's path redirects (the same rules the static
-//! hosts get in `_redirects` and render.yaml), then the frontend from memory, with the SPA
-//! fallback. Security headers and Cache-Control (`no-cache` for documents, `immutable` for hashed
+//! Everything no route matched: a JSON 404 for any spelling of `/api`, the policy's path
+//! redirects (the same rules the static hosts get in `_redirects` and render.yaml, query kept),
+//! then the frontend from memory, with the SPA fallback. Security headers and Cache-Control (`no-cache` for documents, `immutable` for hashed
 //! assets) come from the policy layer around the router.
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    state::AppState,
+    static_files::path::{self, PathError},
+};
 use axum::{
     extract::State,
     http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{Html, IntoResponse, Response},
 };
 
+/// Any path no route matched.
 pub async fn fallback(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(location) = state.edge.redirect_target(uri.path()) {
+    // Resolved as a static host would (decoded once, dot segments applied), so that every
+    // spelling of a path means one thing here and on the static hosts.
+    let path = match path::normalize(uri.path()) {
+        Ok(path) => path,
+        Err(PathError::AboveRoot) => {
+            return ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                "the path climbs above the root",
+            )
+            .into_response()
+        }
+        Err(PathError::NotAName) => return ApiError::NotFound.into_response(),
+    };
+    // Nothing under the API's prefix is ever the frontend, however it is spelt.
+    if path::is_api_spelling(&path) {
+        return ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+            .into_response();
+    }
+    if let Some(target) = state.edge.redirect_target(&path) {
+        // The query goes along, as Netlify and Cloudflare keep it for the same rule.
+        let location = match uri.query() {
+            Some(query) => format!("{target}?{query}"),
+            None => target,
+        };
         if let Ok(location) = HeaderValue::try_from(location) {
             return (
                 StatusCode::MOVED_PERMANENTLY,
@@ -37,13 +66,10 @@ pub async fn fallback(
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    if state.frontend.is_empty() && uri.path() == "/" {
+    if state.frontend.is_empty() && path == "/" {
         return not_built(&state);
     }
-    match state
-        .frontend
-        .resolve(uri.path(), &state.edge.assets_prefix)
-    {
+    match state.frontend.resolve(&path, &state.edge.assets_prefix) {
         Some(file) => file.respond(&method, &headers),
         None => ApiError::NotFound.into_response(),
     }

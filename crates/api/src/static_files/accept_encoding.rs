@@ -1,0 +1,205 @@
+//! `Accept-Encoding` (RFC 9110 §12.5.3), parsed to the letter: a comma-separated list over every
+//! field line (§5.3), codings and parameter names case-insensitive (§5.6.6, §8.4.1), `q` a qvalue
+//! of at most three decimals (§12.4.2), `*` for any coding not named, `identity` acceptable
+//! unless refused outright or through `*;q=0`.
+//!
+//! Kept here rather than taken from a crate: `negotiator` (the one maintained parser found)
+//! compares the parameter name `q` case-sensitively, so `br;Q=0` would still get br.
+
+use axum::http::{header, HeaderMap};
+
+/// The codings this service has files for, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+impl Coding {
+    fn token(self) -> &'static str {
+        match self {
+            Coding::Brotli => "br",
+            Coding::Gzip => "gzip",
+            Coding::Identity => "identity",
+        }
+    }
+}
+
+/// The client's preferences: each coding's qvalue in thousandths, or `None` when not named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptEncoding {
+    /// `None`: the field is absent, and any coding is acceptable (§12.5.3).
+    named: Option<Vec<(String, u16)>>,
+}
+
+impl AcceptEncoding {
+    /// Reads every `Accept-Encoding` line of `headers`. A member that does not parse is ignored,
+    /// as the grammar says nothing of it and the rest of the list still means what it says.
+    pub fn from_headers(headers: &HeaderMap) -> AcceptEncoding {
+        let mut lines = headers.get_all(header::ACCEPT_ENCODING).iter().peekable();
+        if lines.peek().is_none() {
+            return AcceptEncoding { named: None };
+        }
+        let named = lines
+            .filter_map(|line| line.to_str().ok())
+            .flat_map(|line| line.split(','))
+            .filter_map(member)
+            .collect();
+        AcceptEncoding { named: Some(named) }
+    }
+
+    /// The qvalue (thousandths) the client gives `coding`.
+    fn quality(&self, coding: Coding) -> u16 {
+        let Some(named) = &self.named else {
+            // No field: every coding is acceptable, identity preferred (§12.5.3).
+            return if coding == Coding::Identity { 1000 } else { 1 };
+        };
+        let find = |token: &str| named.iter().find(|(t, _)| t == token).map(|(_, q)| *q);
+        match (find(coding.token()), find("*")) {
+            (Some(q), _) => q,
+            (None, Some(q)) => q,
+            // identity is acceptable unless excluded (§12.5.3); other codings only if named.
+            (None, None) if coding == Coding::Identity => 1,
+            (None, None) => 0,
+        }
+    }
+
+    /// The coding to send, among `available` (identity always is): the highest qvalue, ties
+    /// going to the earlier (better) entry. `None` when every available coding is refused,
+    /// identity included: a 406 (RFC 9110 §15.5.7).
+    pub fn choose(&self, available: &[Coding]) -> Option<Coding> {
+        let mut best: Option<(Coding, u16)> = None;
+        for &coding in available.iter().chain(std::iter::once(&Coding::Identity)) {
+            let q = self.quality(coding);
+            if q > 0 && best.is_none_or(|(_, b)| q > b) {
+                best = Some((coding, q));
+            }
+        }
+        best.map(|(coding, _)| coding)
+    }
+}
+
+/// One list member: `token *( OWS ";" OWS name=value )`, lower-cased, with its qvalue.
+fn member(text: &str) -> Option<(String, u16)> {
+    let mut parts = text.split(';');
+    let token = parts.next()?.trim();
+    if token.is_empty() || !token.bytes().all(is_tchar) {
+        return None;
+    }
+    let mut q = 1000;
+    for param in parts {
+        let (name, value) = param.split_once('=')?;
+        if name.trim().eq_ignore_ascii_case("q") {
+            q = qvalue(value.trim())?;
+        }
+    }
+    Some((token.to_ascii_lowercase(), q))
+}
+
+/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
+fn qvalue(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths: u16 = format!("{fraction:0<3}").parse().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    const ALL: [Coding; 2] = [Coding::Brotli, Coding::Gzip];
+
+    fn choose(lines: &[&'static str]) -> Option<Coding> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(header::ACCEPT_ENCODING, HeaderValue::from_static(line));
+        }
+        AcceptEncoding::from_headers(&headers).choose(&ALL)
+    }
+
+    #[test]
+    fn without_the_field_identity_is_sent_rfc9110_12_5_3() {
+        assert_eq!(choose(&[]), Some(Coding::Identity));
+    }
+
+    #[test]
+    fn the_best_available_coding_wins() {
+        assert_eq!(choose(&["gzip, deflate, br"]), Some(Coding::Brotli));
+        assert_eq!(choose(&["gzip"]), Some(Coding::Gzip));
+    }
+
+    #[test]
+    fn q_zero_refuses_whatever_the_case_of_its_name_rfc9110_12_4_2() {
+        assert_eq!(choose(&["br;q=0, gzip"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["br;Q=0, gzip"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["br ; q=0.000 , gzip"]), Some(Coding::Gzip));
+    }
+
+    #[test]
+    fn coding_names_are_case_insensitive_rfc9110_8_4_1() {
+        assert_eq!(choose(&["GZIP"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["Br"]), Some(Coding::Brotli));
+    }
+
+    #[test]
+    fn a_higher_qvalue_wins_over_the_server_preference() {
+        assert_eq!(choose(&["br;q=0.5, gzip;q=0.9"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["br;q=0.9, gzip;q=0.9"]), Some(Coding::Brotli));
+    }
+
+    #[test]
+    fn several_field_lines_are_one_list_rfc9110_5_3() {
+        assert_eq!(choose(&["br;q=0", "gzip"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["identity", "gzip"]), Some(Coding::Gzip));
+    }
+
+    #[test]
+    fn the_wildcard_covers_codings_not_named() {
+        assert_eq!(choose(&["*"]), Some(Coding::Brotli));
+        assert_eq!(choose(&["*;q=0, gzip"]), Some(Coding::Gzip));
+    }
+
+    #[test]
+    fn identity_is_acceptable_unless_refused() {
+        assert_eq!(
+            choose(&[""]),
+            Some(Coding::Identity),
+            "an empty field: no coding wanted"
+        );
+        assert_eq!(choose(&["deflate"]), Some(Coding::Identity));
+        assert_eq!(choose(&["br;q=0, gzip;q=0, identity;q=0"]), None);
+        assert_eq!(choose(&["*;q=0"]), None);
+        assert_eq!(choose(&["*;q=0, identity"]), Some(Coding::Identity));
+    }
+
+    #[test]
+    fn invalid_members_are_ignored_and_the_rest_still_counts() {
+        assert_eq!(choose(&["br;q=2, gzip"]), Some(Coding::Gzip), "q above 1");
+        assert_eq!(
+            choose(&["br;q=0.0001, gzip"]),
+            Some(Coding::Gzip),
+            "four decimals"
+        );
+        assert_eq!(
+            choose(&["br;q, gzip"]),
+            Some(Coding::Gzip),
+            "a parameter without a value"
+        );
+        assert_eq!(choose(&["b r, gzip"]), Some(Coding::Gzip), "not a token");
+        assert_eq!(choose(&[",,, gzip ,"]), Some(Coding::Gzip), "empty members");
+    }
+}

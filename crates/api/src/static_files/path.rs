@@ -1,0 +1,119 @@
+//! A request path as a static host resolves it before looking up a file: percent-decoded exactly
+//! once (RFC 3986 §2.1; `%252e` stays the three characters `%2e`), empty segments dropped (nginx's
+//! `merge_slashes`), `.` and `..` resolved (RFC 3986 §5.2.4). A `..` that would climb above the
+//! root is an error, as nginx answers 400, rather than silently clamped.
+
+use percent_encoding::percent_decode_str;
+
+/// Why a path cannot name a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The decoded bytes are not UTF-8, or hold a NUL: no file of the build has such a name.
+    NotAName,
+    /// A `..` segment climbs above the root.
+    AboveRoot,
+}
+
+/// The normalised path: starts with `/`, keeps a trailing `/` (a directory-like request), never
+/// holds `//`, `/./` or `/../`.
+pub fn normalize(raw: &str) -> Result<String, PathError> {
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| PathError::NotAName)?;
+    if decoded.contains('\0') {
+        return Err(PathError::NotAName);
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop().ok_or(PathError::AboveRoot)?;
+            }
+            name => segments.push(name),
+        }
+    }
+    let mut path = String::with_capacity(decoded.len() + 1);
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    let last = decoded.rsplit('/').next().unwrap_or_default();
+    if path.is_empty() || (!segments.is_empty() && matches!(last, "" | "." | "..")) {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// Whether the first segment of a normalised path names the API, in any letter case: nothing
+/// under `/api`, however a client or a proxy spells it, is ever the frontend.
+pub fn is_api_spelling(normalized: &str) -> bool {
+    let first = normalized
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    first.eq_ignore_ascii_case("api")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_is_decoded_once_rfc3986_2_1() {
+        assert_eq!(
+            normalize("/assets/caf%C3%A9%20logo-1a2b.svg").unwrap(),
+            "/assets/café logo-1a2b.svg"
+        );
+        assert_eq!(normalize("/a%252e%252e/b").unwrap(), "/a%2e%2e/b");
+        assert_eq!(normalize("/%61ssets/x.js").unwrap(), "/assets/x.js");
+    }
+
+    #[test]
+    fn dot_segments_are_resolved_rfc3986_5_2_4() {
+        assert_eq!(normalize("/a/./b/../c").unwrap(), "/a/c");
+        assert_eq!(normalize("/a/%2e%2e/b").unwrap(), "/b");
+        assert_eq!(normalize("/a/b/..").unwrap(), "/a/");
+        assert_eq!(normalize("//a///b").unwrap(), "/a/b");
+        assert_eq!(normalize("/").unwrap(), "/");
+        assert_eq!(normalize("/reports/").unwrap(), "/reports/");
+    }
+
+    #[test]
+    fn climbing_above_the_root_is_refused() {
+        for raw in [
+            "/../secret.txt",
+            "/%2e%2e/x",
+            "/a/../../x",
+            "/..%2fsecret.txt",
+        ] {
+            assert_eq!(normalize(raw), Err(PathError::AboveRoot), "{raw}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_name_no_file_are_refused() {
+        assert_eq!(normalize("/%FF%FE"), Err(PathError::NotAName));
+        assert_eq!(normalize("/a%00.js"), Err(PathError::NotAName));
+    }
+
+    #[test]
+    fn every_spelling_of_the_api_prefix_is_the_api() {
+        for raw in [
+            "/api",
+            "/api/",
+            "//api/x",
+            "/API/x",
+            "/%61pi/x",
+            "/./api/x",
+            "/x/../api/y",
+            "/api%2Fx",
+        ] {
+            assert!(is_api_spelling(&normalize(raw).unwrap()), "{raw}");
+        }
+        for raw in ["/apis", "/", "/app/api"] {
+            assert!(!is_api_spelling(&normalize(raw).unwrap()), "{raw}");
+        }
+    }
+}
