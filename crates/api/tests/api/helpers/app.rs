@@ -1,0 +1,216 @@
+//! The application in this process, on port 0: `spawn_app` for the defaults, `TestConfig` to set
+//! variables first, and `TestApp` to talk to it.
+
+use std::{collections::HashMap, net::SocketAddr, sync::LazyLock, time::Duration};
+
+use api::{config::Settings, Application, ShutdownHandle};
+use tokio::task::JoinHandle;
+
+use super::{fresh_postgres_database, refusing_address, Backend};
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let log = api::config::LogSettings {
+            format: api::config::LogFormat::Pretty,
+            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+        };
+        api::telemetry::init_subscriber(api::telemetry::get_subscriber(&log, std::io::stdout));
+    }
+});
+
+pub struct TestApp {
+    pub address: String,
+    pub db: api::db::Database,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+    pub server: JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestConfig {
+    pub backend: Backend,
+    pub vars: HashMap<String, String>,
+}
+
+impl TestConfig {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            vars: HashMap::new(),
+        }
+    }
+
+    pub fn var(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.vars.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    TestConfig::new(backend).spawn().await
+}
+
+/// An instance configured as production (behind Render's proxy, `X-Forwarded-Proto` trusted),
+/// on SQLite, ready to serve.
+pub async fn spawn_production_app() -> TestApp {
+    let app = TestConfig::new(Backend::Sqlite)
+        .var("APP_ENV", "production")
+        .spawn()
+        .await;
+    app.wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+    app
+}
+
+impl TestConfig {
+    pub async fn spawn(self) -> TestApp {
+        LazyLock::force(&TRACING);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars = self.vars;
+        vars.entry("PORT".into()).or_insert_with(|| "0".into());
+        vars.entry("SESSION_SECRET".into())
+            .or_insert_with(|| "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz".into());
+        if !vars.contains_key("DATABASE_URL") {
+            let url = match self.backend {
+                Backend::Sqlite => format!("sqlite://{}/app.db", dir.path().display()),
+                Backend::Postgres => fresh_postgres_database().await,
+            };
+            vars.insert("DATABASE_URL".into(), url);
+        }
+        let settings = Settings::from_vars(&vars).expect("valid test settings");
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build the application");
+        let addr = app.local_addr();
+        let db = app.state().db.clone();
+        let shutdown = app.shutdown_handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        TestApp {
+            address: format!("http://{addr}"),
+            db,
+            client,
+            shutdown,
+            server,
+            _dir: dir,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.address.trim_start_matches("http://").parse().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get_health(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/health"))
+            .send()
+            .await
+            .expect("GET /health")
+    }
+
+    pub async fn get_api_health(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/health"))
+            .send()
+            .await
+            .expect("GET /api/health")
+    }
+
+    pub async fn post_warmup(&self) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/warmup"))
+            .send()
+            .await
+            .expect("POST /api/warmup")
+    }
+
+    pub async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("POST /api/auth/login")
+    }
+
+    pub async fn post_logout(&self) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/auth/logout"))
+            .send()
+            .await
+            .expect("POST /api/auth/logout")
+    }
+
+    pub async fn get_session(&self) -> serde_json::Value {
+        let response = self
+            .client
+            .get(self.url("/api/session"))
+            .send()
+            .await
+            .expect("GET /api/session");
+        response.json().await.expect("a JSON body")
+    }
+
+    pub async fn get_me(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/me"))
+            .send()
+            .await
+            .expect("GET /api/me")
+    }
+
+    /// Creates an account directly in the database (after the schema is in place).
+    pub async fn add_user(&self, email: &str, password: &str) {
+        self.wait_for_readiness("pass", Duration::from_secs(10))
+            .await;
+        let secret = secrecy::SecretString::from(password.to_owned());
+        api::users::upsert(&self.db, email, &secret)
+            .await
+            .expect("create the test user");
+    }
+
+    /// Polls `/api/health` until it reports `status`, or panics after `within`.
+    pub async fn wait_for_readiness(&self, status: &str, within: Duration) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let body: serde_json::Value = self.get_api_health().await.json().await.unwrap();
+            if body["status"] == status {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "readiness never became {status}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `name=value` of the session cookie a login response set.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The application configured with a PostgreSQL database that refuses connections, and short
+/// timeouts so a test sees the failure quickly.
+pub async fn spawn_app_with_unreachable_database() -> TestApp {
+    TestConfig::new(Backend::Postgres)
+        .var(
+            "DATABASE_URL",
+            format!("postgres://app@{}/app", refusing_address()),
+        )
+        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .spawn()
+        .await
+}
