@@ -1,10 +1,6 @@
-use std::process::Stdio;
-
-use tokio::io::AsyncWriteExt;
-
 use crate::{
     backend_tests,
-    helpers::{session_cookie, spawn_app, Backend, TestConfig},
+    helpers::{session_cookie, spawn_app, ApiCommand, Backend, TestConfig},
 };
 
 const EMAIL: &str = "ada@example.com";
@@ -227,28 +223,14 @@ async fn bad_login_bodies_get_json_errors() {
 async fn user_add_reads_the_password_from_stdin_and_the_account_can_log_in() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/users.db", dir.path().display());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_api"))
+    let output = ApiCommand::new()
         .args(["user", "add", "--email", "Grace@Example.com"])
-        .env_clear()
-        .env("DATABASE_URL", &url)
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long enough password\n")
-        .await
-        .unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        "created grace@example.com\n"
-    );
+        .var("DATABASE_URL", &url)
+        .stdin("a long enough password\n")
+        .run()
+        .await;
+    assert!(output.status.success(), "{}", output.stderr);
+    assert_eq!(output.stdout, "created grace@example.com\n");
 
     let app = TestConfig::new(Backend::Sqlite)
         .var("DATABASE_URL", url)

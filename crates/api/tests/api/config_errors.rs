@@ -1,94 +1,82 @@
 //! The binary refuses bad configuration before it binds anything: exit status 78 and one line on
 //! stderr naming the variable.
 
-use std::process::Command;
+use crate::helpers::ApiCommand;
 
-fn run_api(vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
-    command
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    let output = command.output().expect("run the api binary");
-    (
-        output.status.code(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+#[tokio::test]
+async fn a_non_numeric_port_stops_start_up() {
+    let run = ApiCommand::new().var("PORT", "eighty").run().await;
+    assert_eq!(run.code(), Some(78));
+    assert_eq!(run.stderr, "error: invalid PORT: \"eighty\" is not a whole number; expected a whole number from 0 to 65535\n");
 }
 
-#[test]
-fn a_non_numeric_port_stops_start_up() {
-    let (code, stderr) = run_api(&[("PORT", "eighty")]);
-    assert_eq!(code, Some(78));
-    assert_eq!(stderr, "error: invalid PORT: \"eighty\" is not a whole number; expected a whole number from 0 to 65535\n");
-}
-
-#[test]
-fn production_without_a_session_secret_stops_start_up() {
-    let (code, stderr) = run_api(&[
-        ("APP_ENV", "production"),
-        ("DATABASE_URL", "postgres://db/app"),
-    ]);
-    assert_eq!(code, Some(78));
+#[tokio::test]
+async fn production_without_a_session_secret_stops_start_up() {
+    let run = ApiCommand::new()
+        .var("APP_ENV", "production")
+        .var("DATABASE_URL", "postgres://db/app")
+        .run()
+        .await;
+    assert_eq!(run.code(), Some(78));
     assert!(
-        stderr
+        run.stderr
             .starts_with("error: invalid SESSION_SECRET: it is not set and APP_ENV is production"),
-        "{stderr}"
+        "{}",
+        run.stderr
     );
 }
 
-#[test]
-fn an_unknown_environment_stops_start_up() {
-    let (code, stderr) = run_api(&[("APP_ENV", "live")]);
-    assert_eq!(code, Some(78));
+#[tokio::test]
+async fn an_unknown_environment_stops_start_up() {
+    let run = ApiCommand::new().var("APP_ENV", "live").run().await;
+    assert_eq!(run.code(), Some(78));
     assert!(
-        stderr.starts_with("error: invalid APP_ENV: \"live\""),
-        "{stderr}"
+        run.stderr.starts_with("error: invalid APP_ENV: \"live\""),
+        "{}",
+        run.stderr
     );
 }
 
-#[test]
-fn an_unsupported_database_stops_start_up_without_echoing_the_password() {
-    let (code, stderr) = run_api(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]);
-    assert_eq!(code, Some(78));
+#[tokio::test]
+async fn an_unsupported_database_stops_start_up_without_echoing_the_password() {
+    let run = ApiCommand::new()
+        .var("DATABASE_URL", "mysql://root:hunter2@db/app")
+        .run()
+        .await;
+    assert_eq!(run.code(), Some(78));
     assert!(
-        stderr.starts_with("error: invalid DATABASE_URL"),
-        "{stderr}"
+        run.stderr.starts_with("error: invalid DATABASE_URL"),
+        "{}",
+        run.stderr
     );
-    assert!(!stderr.contains("hunter2"));
+    assert!(!run.stderr.contains("hunter2"));
 }
 
-#[test]
-fn a_port_in_use_is_reported_with_the_address() {
+#[tokio::test]
+async fn a_port_in_use_is_reported_with_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, stderr) = run_api(&[("PORT", &port)]);
-    assert_eq!(code, Some(1));
+    let run = ApiCommand::new().var("PORT", &port).run().await;
+    assert_eq!(run.code(), Some(1));
     assert!(
-        stderr.contains(&format!(
+        run.stderr.contains(&format!(
             "cannot listen on 127.0.0.1:{port} (check HOST and PORT)"
         )),
-        "{stderr}"
+        "{}",
+        run.stderr
     );
 }
 
-#[test]
-fn help_lists_every_environment_variable() {
+#[tokio::test]
+async fn help_lists_every_environment_variable() {
     for args in [
         &["--help"][..],
         &["serve", "--help"],
         &["migrate", "--help"],
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_api"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        let help = String::from_utf8(output.stdout).unwrap();
+        let run = ApiCommand::new().args(args).run().await;
+        assert!(run.status.success(), "{}", run.stderr);
+        let help = run.stdout;
         for var in api::config::Config::variables() {
             assert!(
                 help.contains(&format!("[env: {}", var.name)),
@@ -99,15 +87,14 @@ fn help_lists_every_environment_variable() {
     }
 }
 
-#[test]
-fn a_secret_on_the_command_line_is_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+#[tokio::test]
+async fn a_secret_on_the_command_line_is_refused() {
+    let run = ApiCommand::new()
         .args(["--metrics-token", "0123456789abcdef0123", "migrate"])
-        .env_clear()
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(78));
-    let stderr = String::from_utf8(output.stderr).unwrap();
+        .run()
+        .await;
+    assert_eq!(run.code(), Some(78));
+    let stderr = run.stderr;
     assert!(
         stderr.starts_with("error: invalid METRICS_TOKEN: it was given as --metrics-token"),
         "{stderr}"

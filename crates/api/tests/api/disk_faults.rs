@@ -9,20 +9,28 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
 use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Row};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{Child, ChildStdin, ChildStdout, Command},
+    process::{ChildStdin, ChildStdout, Command},
 };
 
-use crate::helpers::listening_address;
+use crate::helpers::{listening_address, ApiCommand, WrappedApi};
 
 /// Runs inside the namespace: mounts the tmpfs, migrates, starts the server, then executes one
 /// command per stdin line and answers each with one stdout line.
+///
+/// Why the `api` processes here are not started with [`ApiCommand::start`]/[`ApiCommand::run`]:
+/// the tmpfs exists only inside the private mount namespace, so every process that opens the
+/// database (the server, `migrate`, `user add`) must be started inside it, by this script. For
+/// the same reason the script stops the server itself (`kill` is the shell's builtin here) and
+/// waits for it, since the filesystem can only be remounted read-only once the server has
+/// exited; the server's pid is in a PID namespace of its own, so the test could not signal it
+/// by pid anyway. What the launcher does provide: the cleared environment, the working
+/// directory, and killing `unshare` (and with it the whole namespace) when the test ends.
 const NAMESPACE_SCRIPT: &str = r#"
 set -eu
 mount -t tmpfs -o size=1m tmpfs "$DIR"
@@ -52,14 +60,14 @@ done
 const PASSWORD: &str = "correct horse battery staple";
 
 struct Namespaced {
-    /// Killed (with the namespace and its tmpfs) when the test ends.
-    _child: Child,
+    /// `unshare`, killed (with the namespace and its tmpfs) when the test ends; owns the
+    /// working directory, which holds the mount point, the server logs and the copies.
+    _namespace: WrappedApi,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
     log: PathBuf,
     client: reqwest::Client,
     address: String,
-    _tmp: tempfile::TempDir,
 }
 
 impl Namespaced {
@@ -77,59 +85,53 @@ impl Namespaced {
             eprintln!("skipped: `unshare --map-root-user --mount --pid` is not allowed here");
             return None;
         }
-        let tmp = tempfile::tempdir().unwrap();
-        let db_dir = tmp.path().join("db");
+        let command = ApiCommand::new();
+        let db_dir = command.dir().join("db");
         std::fs::create_dir(&db_dir).unwrap();
-        let log = tmp.path().join("api");
+        let log = command.dir().join("api");
         let secret = format!(
             "{:032x}{:032x}",
             rand::random::<u128>(),
             rand::random::<u128>()
         );
-        let mut child = Command::new("unshare")
-            // A PID namespace too, whose init is the script: when the test drops `unshare`, the
-            // kernel takes the server down with it, even if the test failed half-way.
-            .args([
-                "--map-root-user",
-                "--mount",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "sh",
-                "-c",
-                NAMESPACE_SCRIPT,
-            ])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("API", env!("CARGO_BIN_EXE_api"))
-            .env("DIR", &db_dir)
-            .env("LOG", &log)
-            .env("PASSWORD", PASSWORD)
-            .env("APP_ENV", "staging")
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("LOG_FORMAT", "json")
-            .env("SHUTDOWN_DRAIN_SECS", "0")
-            .env("SESSION_SECRET", secret)
-            .env(
+        let mut namespace = command
+            .var("DIR", &db_dir)
+            .var("LOG", &log)
+            .var("PASSWORD", PASSWORD)
+            .var("APP_ENV", "staging")
+            .var("HOST", "127.0.0.1")
+            .var("PORT", "0")
+            .var("LOG_FORMAT", "json")
+            .var("SHUTDOWN_DRAIN_SECS", "0")
+            .var("SESSION_SECRET", secret)
+            .var(
                 "DATABASE_URL",
                 format!("sqlite://{}/app.db", db_dir.display()),
             )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run unshare");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+            // A PID namespace too, whose init is the script: when the test drops `unshare`, the
+            // kernel takes the server down with it, even if the test failed half-way.
+            .spawn_wrapped(
+                "unshare",
+                &[
+                    "--map-root-user",
+                    "--mount",
+                    "--pid",
+                    "--fork",
+                    "--kill-child",
+                    "sh",
+                    "-c",
+                    NAMESPACE_SCRIPT,
+                ],
+            );
+        let stdin = namespace.child.stdin.take().unwrap();
+        let stdout = BufReader::new(namespace.child.stdout.take().unwrap()).lines();
         let mut ns = Namespaced {
-            _child: child,
+            _namespace: namespace,
             stdin,
             stdout,
             log,
             client: reqwest::Client::new(),
             address: String::new(),
-            _tmp: tmp,
         };
         assert_eq!(ns.answer().await, "ready");
         ns.address = base_url_from_log(&ns.log_of(1)).await;
@@ -312,26 +314,17 @@ async fn a_full_or_read_only_disk_loses_nothing_and_recovers_without_a_restart()
 }
 
 /// `api user add` against a database that refuses writes; `(exit code, stderr)`.
-fn cli_add_user(database_url: &str, email: &str) -> (Option<i32>, String) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_api"))
+async fn cli_add_user(database_url: &str, email: &str) -> (Option<i32>, String) {
+    let run = ApiCommand::new()
         .args(["user", "add", "--email", email])
-        .env_clear()
-        .env("APP_ENV", "development")
-        .env("RENDER", "true")
-        .env("LOG_FORMAT", "json")
-        .env("DATABASE_URL", database_url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run api user add");
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+        .var("APP_ENV", "development")
+        .var("RENDER", "true")
+        .var("LOG_FORMAT", "json")
+        .var("DATABASE_URL", database_url)
+        .stdin(format!("{PASSWORD}\n"))
+        .run()
+        .await;
+    (run.code(), run.stderr)
 }
 
 /// PostgreSQL's read-only mode is real and reachable without touching the server: a database
@@ -366,7 +359,7 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
         .execute(sqlx::AssertSqlSafe(read_only("on")))
         .await
         .unwrap();
-    let (code, stderr) = cli_add_user(&url, "bob@example.com");
+    let (code, stderr) = cli_add_user(&url, "bob@example.com").await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("cause: the PostgreSQL database is read-only"),
@@ -388,7 +381,7 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
         .execute(sqlx::AssertSqlSafe(read_only("off")))
         .await
         .unwrap();
-    let (code, stderr) = cli_add_user(&url, "bob@example.com");
+    let (code, stderr) = cli_add_user(&url, "bob@example.com").await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         app.post_login("bob@example.com", PASSWORD).await.status(),

@@ -2,91 +2,22 @@
 //! after `maxShutdownDelaySeconds`.
 
 use std::{
-    process::Stdio,
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{black_hole, listening_address, Backend, TestConfig};
+use crate::helpers::{black_hole, ApiCommand, Backend, TestConfig};
 
-struct RunningApi {
-    child: Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_api(vars: &[(&str, String)]) -> RunningApi {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
-    command
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("start the api binary");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(address) = listening_address(&line) {
-                return address;
-            }
-        }
-        panic!("the api exited before listening");
-    })
-    .await
-    .expect("the api did not start listening");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    RunningApi {
-        child,
-        address: format!("http://{address}"),
-        _dir: dir,
-    }
-}
-
-impl RunningApi {
-    /// A connection that has sent half a request head and then waits forever.
-    async fn stalled_client(&self) -> tokio::net::TcpStream {
-        let mut stalled =
-            tokio::net::TcpStream::connect(self.address.trim_start_matches("http://"))
-                .await
-                .unwrap();
-        stalled
-            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        stalled
-    }
-
-    /// SIGTERM, then the exit status and how long the process took to exit (at most `within`).
-    async fn stop(&mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
-        let signalled = Instant::now();
-        sigterm(&self.child);
-        let status = tokio::time::timeout(within, self.child.wait())
-            .await
-            .expect("exited in time")
-            .unwrap();
-        (status, signalled.elapsed())
-    }
-}
-
-fn sigterm(child: &Child) {
-    let pid = child.id().expect("still running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
+/// A connection that has sent half a request head and then waits forever.
+async fn stalled_client(address: SocketAddr) -> tokio::net::TcpStream {
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    stalled
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .await
         .unwrap();
-    assert!(status.success());
+    stalled
 }
 
 #[tokio::test]
@@ -94,17 +25,17 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     // Arrange: a hung database makes each /api/health take the whole 1.5 s probe timeout, so
     // the requests are genuinely in flight when SIGTERM arrives.
     let hung = black_hole().await;
-    let mut api = start_api(&[
-        ("DATABASE_URL", format!("postgres://app@{hung}/app")),
-        ("HEALTH_DB_TIMEOUT_MS", "1500".into()),
-        ("SHUTDOWN_DRAIN_SECS", "1".into()),
-        ("SHUTDOWN_TIMEOUT_SECS", "6".into()),
-    ])
-    .await;
+    let mut api = ApiCommand::new()
+        .var("DATABASE_URL", format!("postgres://app@{hung}/app"))
+        .var("HEALTH_DB_TIMEOUT_MS", "1500")
+        .var("SHUTDOWN_DRAIN_SECS", "1")
+        .var("SHUTDOWN_TIMEOUT_SECS", "6")
+        .start()
+        .await;
     let client = reqwest::Client::new();
     let in_flight: Vec<_> = (0..5)
         .map(|_| {
-            let (client, url) = (client.clone(), format!("{}/api/health", api.address));
+            let (client, url) = (client.clone(), api.url("/api/health"));
             tokio::spawn(async move { client.get(url).send().await })
         })
         .collect();
@@ -112,10 +43,10 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
 
     // Act
     let signalled = Instant::now();
-    sigterm(&api.child);
+    api.terminate();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let during_drain = reqwest::Client::new()
-        .get(format!("{}/health", api.address))
+        .get(api.url("/health"))
         .send()
         .await
         .unwrap();
@@ -130,10 +61,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         assert_eq!(body["status"], "fail");
     }
     // ... and the process exits 0 well within the deadline.
-    let status = tokio::time::timeout(Duration::from_secs(8), api.child.wait())
-        .await
-        .expect("exited")
-        .unwrap();
+    let status = api.wait(Duration::from_secs(8)).await;
     assert_eq!(status.code(), Some(0));
     assert!(
         signalled.elapsed() < Duration::from_secs(6),
@@ -144,13 +72,16 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
 
 #[tokio::test]
 async fn a_client_holding_a_connection_cannot_delay_exit_past_the_timeout() {
-    let mut api = start_api(&[("SHUTDOWN_TIMEOUT_SECS", "2".into())]).await;
-    let _stalled = api.stalled_client().await;
+    let mut api = ApiCommand::new()
+        .var("SHUTDOWN_TIMEOUT_SECS", "2")
+        .start()
+        .await;
+    let _stalled = stalled_client(api.address).await;
     // An idle keep-alive connection as well.
     let client = reqwest::Client::new();
     assert_eq!(
         client
-            .get(format!("{}/health", api.address))
+            .get(api.url("/health"))
             .send()
             .await
             .unwrap()
@@ -166,12 +97,12 @@ async fn a_client_holding_a_connection_cannot_delay_exit_past_the_timeout() {
 
 #[tokio::test]
 async fn a_stalled_client_is_cut_off_by_the_header_timeout_well_before_the_deadline() {
-    let mut api = start_api(&[
-        ("SHUTDOWN_TIMEOUT_SECS", "20".into()),
-        ("HEADER_READ_TIMEOUT_SECS", "1".into()),
-    ])
-    .await;
-    let _stalled = api.stalled_client().await;
+    let mut api = ApiCommand::new()
+        .var("SHUTDOWN_TIMEOUT_SECS", "20")
+        .var("HEADER_READ_TIMEOUT_SECS", "1")
+        .start()
+        .await;
+    let _stalled = stalled_client(api.address).await;
 
     let (status, took) = api.stop(Duration::from_secs(10)).await;
 
@@ -183,7 +114,7 @@ async fn a_stalled_client_is_cut_off_by_the_header_timeout_well_before_the_deadl
 async fn sigterm_the_moment_it_says_listening_is_a_clean_stop() {
     // The handlers are installed before "listening" is logged: a SIGTERM from then on drains,
     // it never kills the process with the default action.
-    let mut api = start_api(&[]).await;
+    let mut api = ApiCommand::new().start().await;
     let (status, _) = api.stop(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
