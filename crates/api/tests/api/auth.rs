@@ -1,10 +1,13 @@
+use reqwest::Method;
+
 use crate::{
     backend_tests,
-    helpers::{session_cookie, spawn_app, ApiCommand, Backend, TestConfig},
+    helpers::{credentials, spawn_app, ApiCommand, Backend, TestConfig},
 };
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery";
+const LOGIN: &str = "/api/auth/login";
 
 backend_tests!(login_me_logout_round_trip);
 
@@ -14,7 +17,9 @@ async fn login_me_logout_round_trip(backend: Backend) {
     app.add_user(EMAIL, PASSWORD).await;
 
     // Act: log in (with the email in another case)
-    let response = app.post_login("Ada@Example.com", PASSWORD).await;
+    let response = app
+        .post_json(LOGIN, &credentials("Ada@Example.com", PASSWORD))
+        .await;
 
     // Assert
     assert_eq!(response.status(), 200);
@@ -30,16 +35,16 @@ async fn login_me_logout_round_trip(backend: Backend) {
     assert_eq!(body["user"]["email"], EMAIL);
     assert!(body["expiresAt"].as_u64().is_some());
 
-    let me: serde_json::Value = app.get_me().await.json().await.unwrap();
+    let me: serde_json::Value = app.get("/api/me").await.json().await.unwrap();
     assert_eq!(me["user"]["email"], EMAIL);
 
-    let logout = app.post_logout().await;
+    let logout = app.post("/api/auth/logout").await;
     assert_eq!(logout.status(), 204);
     assert!(logout.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
-    assert_eq!(app.get_me().await.status(), 401);
+    assert_eq!(app.get("/api/me").await.status(), 401);
 }
 
 #[tokio::test]
@@ -47,8 +52,12 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user(EMAIL, PASSWORD).await;
 
-    let wrong = app.post_login(EMAIL, "not the password").await;
-    let unknown = app.post_login("nobody@example.com", PASSWORD).await;
+    let wrong = app
+        .post_json(LOGIN, &credentials(EMAIL, "not the password"))
+        .await;
+    let unknown = app
+        .post_json(LOGIN, &credentials("nobody@example.com", PASSWORD))
+        .await;
 
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
@@ -63,17 +72,17 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
 async fn session_answers_null_without_a_login_and_the_user_with_one() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user(EMAIL, PASSWORD).await;
-    let before = app.get_session().await;
+    let before: serde_json::Value = app.get("/api/session").await.json().await.unwrap();
     assert_eq!(before, serde_json::json!({ "session": null }));
-    app.post_login(EMAIL, PASSWORD).await;
-    let after = app.get_session().await;
+    app.log_in(EMAIL, PASSWORD).await;
+    let after: serde_json::Value = app.get("/api/session").await.json().await.unwrap();
     assert_eq!(after["session"]["user"]["email"], EMAIL);
 }
 
 #[tokio::test]
 async fn me_without_a_session_is_a_json_401() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.get_me().await;
+    let response = app.get("/api/me").await;
     assert_eq!(response.status(), 401);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
@@ -101,8 +110,7 @@ async fn a_session_from_one_instance_is_accepted_by_another_with_the_same_secret
         .spawn()
         .await;
     first.add_user(EMAIL, PASSWORD).await;
-    let login = first.post_login(EMAIL, PASSWORD).await;
-    let cookie = session_cookie(&login);
+    let cookie = first.log_in(EMAIL, PASSWORD).await;
 
     let on_second = reqwest::Client::new()
         .get(second.url("/api/me"))
@@ -125,8 +133,7 @@ async fn a_session_from_one_instance_is_accepted_by_another_with_the_same_secret
 async fn a_tampered_session_is_rejected() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user(EMAIL, PASSWORD).await;
-    let login = app.post_login(EMAIL, PASSWORD).await;
-    let cookie = session_cookie(&login);
+    let cookie = app.log_in(EMAIL, PASSWORD).await;
     let tampered = format!("{}A", cookie);
     let response = reqwest::Client::new()
         .get(app.url("/api/me"))
@@ -143,7 +150,10 @@ async fn repeated_attempts_on_one_account_are_rate_limited_with_retry_after() {
     app.add_user(EMAIL, PASSWORD).await;
     let mut statuses = Vec::new();
     for _ in 0..api::rate_limit::PER_ACCOUNT_PER_MINUTE + 1 {
-        statuses.push(app.post_login(EMAIL, "wrong password").await);
+        statuses.push(
+            app.post_json(LOGIN, &credentials(EMAIL, "wrong password"))
+                .await,
+        );
     }
     let last = statuses.pop().unwrap();
     assert!(statuses.iter().all(|r| r.status() == 401));
@@ -162,11 +172,10 @@ async fn repeated_attempts_on_one_account_are_rate_limited_with_retry_after() {
 async fn a_cross_site_post_with_a_cookie_is_refused() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user(EMAIL, PASSWORD).await;
-    assert_eq!(app.post_login(EMAIL, PASSWORD).await.status(), 200);
+    app.log_in(EMAIL, PASSWORD).await;
 
     let forged = app
-        .client
-        .post(app.url("/api/auth/logout"))
+        .request(Method::POST, "/api/auth/logout")
         .header("origin", "https://evil.example")
         .header("sec-fetch-site", "cross-site")
         .send()
@@ -176,36 +185,33 @@ async fn a_cross_site_post_with_a_cookie_is_refused() {
     assert_eq!(forged.status(), 403);
     let body: serde_json::Value = forged.json().await.unwrap();
     assert_eq!(body["error"]["code"], "cross_site_request");
-    assert_eq!(app.get_me().await.status(), 200, "the session survived");
+    assert_eq!(
+        app.get("/api/me").await.status(),
+        200,
+        "the session survived"
+    );
 }
 
 #[tokio::test]
 async fn bad_login_bodies_get_json_errors() {
     let app = spawn_app(Backend::Sqlite).await;
-    let url = app.url("/api/auth/login");
     let malformed = app
-        .client
-        .post(&url)
+        .request(Method::POST, LOGIN)
         .header("content-type", "application/json")
         .body("{\"email\":")
         .send()
         .await
         .unwrap();
-    let no_type = app.client.post(&url).body("{}").send().await.unwrap();
+    let no_type = app
+        .request(Method::POST, LOGIN)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let missing = app
-        .client
-        .post(&url)
-        .json(&serde_json::json!({ "email": EMAIL }))
-        .send()
-        .await
-        .unwrap();
-    let not_email = app
-        .client
-        .post(&url)
-        .json(&serde_json::json!({ "email": "ada", "password": "x" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(LOGIN, &serde_json::json!({ "email": EMAIL }))
+        .await;
+    let not_email = app.post_json(LOGIN, &credentials("ada", "x")).await;
 
     for (response, status, code) in [
         (malformed, 400, "malformed_json"),
@@ -236,10 +242,6 @@ async fn user_add_reads_the_password_from_stdin_and_the_account_can_log_in() {
         .var("DATABASE_URL", url)
         .spawn()
         .await;
-    assert_eq!(
-        app.post_login("grace@example.com", "a long enough password")
-            .await
-            .status(),
-        200
-    );
+    app.log_in("grace@example.com", "a long enough password")
+        .await;
 }

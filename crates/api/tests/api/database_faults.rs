@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    fresh_postgres_database, postgres_socket_addr, postgres_url, via, Backend, TcpRelay, TestConfig,
+    credentials, fresh_postgres_database, postgres_socket_addr, postgres_url, via, Backend,
+    TcpRelay, TestConfig,
 };
 
 #[tokio::test]
@@ -25,26 +26,29 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         .await;
     app.wait_for_readiness("pass", Duration::from_secs(10))
         .await;
-    assert_eq!(app.post_warmup().await.status(), 200);
+    assert_eq!(app.post("/api/warmup").await.status(), 200);
     app.add_user("ada@example.com", "correct horse battery")
         .await;
 
     // Act: the database goes away.
     relay.cut();
     let started = Instant::now();
-    let down = app.get_api_health().await;
+    let down = app.get("/api/health").await;
     let elapsed = started.elapsed();
 
     // Assert
     assert_eq!(down.status(), 503);
     assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
     assert_eq!(
-        app.get_health().await.status(),
+        app.get("/health").await.status(),
         200,
         "liveness ignores the database"
     );
     let login = app
-        .post_login("ada@example.com", "correct horse battery")
+        .post_json(
+            "/api/auth/login",
+            &credentials("ada@example.com", "correct horse battery"),
+        )
         .await;
     assert_eq!(login.status(), 503);
     let body: serde_json::Value = login.json().await.unwrap();
@@ -59,7 +63,10 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         .await;
     assert_eq!(body["checks"]["database:responseTime"][0]["status"], "pass");
     let login = app
-        .post_login("ada@example.com", "correct horse battery")
+        .post_json(
+            "/api/auth/login",
+            &credentials("ada@example.com", "correct horse battery"),
+        )
         .await;
     assert_eq!(login.status(), 200, "login works again");
 }

@@ -18,7 +18,7 @@ use tokio::{
     process::{ChildStdin, ChildStdout, Command},
 };
 
-use crate::helpers::{listening_address, ApiCommand, WrappedApi};
+use crate::helpers::{credentials, listening_address, ApiCommand, WrappedApi};
 
 /// Runs inside the namespace: mounts the tmpfs, migrates, starts the server, then executes one
 /// command per stdin line and answers each with one stdout line.
@@ -58,6 +58,7 @@ done
 "#;
 
 const PASSWORD: &str = "correct horse battery staple";
+const LOGIN: &str = "/api/auth/login";
 
 struct Namespaced {
     /// `unshare`, killed (with the namespace and its tmpfs) when the test ends; owns the
@@ -162,8 +163,8 @@ impl Namespaced {
     async fn login(&self, email: &str) -> (u16, serde_json::Value) {
         let response = self
             .client
-            .post(format!("{}/api/auth/login", self.address))
-            .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+            .post(format!("{}{LOGIN}", self.address))
+            .json(&credentials(email, PASSWORD))
             .send()
             .await
             .unwrap();
@@ -346,7 +347,9 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
         .await;
     app.add_user("ada@example.com", PASSWORD).await;
     assert_eq!(
-        app.post_login("ada@example.com", PASSWORD).await.status(),
+        app.post_json(LOGIN, &credentials("ada@example.com", PASSWORD))
+            .await
+            .status(),
         200
     );
     let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_url().unwrap())
@@ -367,12 +370,14 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
     );
     // The server's pooled sessions were opened before the switch (it applies to new ones).
     assert_eq!(
-        app.get_me().await.status(),
+        app.get("/api/me").await.status(),
         200,
         "the session check goes on"
     );
     assert_eq!(
-        app.post_login("ada@example.com", PASSWORD).await.status(),
+        app.post_json(LOGIN, &credentials("ada@example.com", PASSWORD))
+            .await
+            .status(),
         200,
         "reads go on"
     );
@@ -384,7 +389,9 @@ async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_ser
     let (code, stderr) = cli_add_user(&url, "bob@example.com").await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
-        app.post_login("bob@example.com", PASSWORD).await.status(),
+        app.post_json(LOGIN, &credentials("bob@example.com", PASSWORD))
+            .await
+            .status(),
         200
     );
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();

@@ -21,7 +21,7 @@ async fn get(app: &TestApp, path: &str, proto: Option<&str>) -> Response {
 }
 
 async fn request(app: &TestApp, method: Method, path: &str, proto: Option<&str>) -> Response {
-    let mut req = app.client.request(method, app.url(path));
+    let mut req = app.request(method, path);
     if let Some(proto) = proto {
         req = req.header("x-forwarded-proto", proto);
     }
@@ -239,8 +239,7 @@ async fn a_forged_proto_from_an_untrusted_peer_is_ignored() {
 async fn host_and_forwarded_host_never_reach_the_location() {
     let app = spawn_production_app().await;
     let response = app
-        .client
-        .get(app.url("//evil.example/path"))
+        .request(Method::GET, "//evil.example/path")
         .header("x-forwarded-proto", "http")
         .header("host", "evil.example")
         .header("x-forwarded-host", "evil.example")
@@ -295,8 +294,7 @@ async fn the_policys_path_redirects_apply_on_the_api_origin_too() {
 async fn cors_allows_the_policys_frontend_origin_with_credentials() {
     let app = spawn_production_app().await;
     let response = app
-        .client
-        .request(Method::OPTIONS, app.url("/api/warmup"))
+        .request(Method::OPTIONS, "/api/warmup")
         .header("origin", "https://release-flow-web.onrender.com")
         .header("access-control-request-method", "POST")
         .header("x-forwarded-proto", "https")
@@ -318,8 +316,7 @@ async fn cors_allows_the_policys_frontend_origin_with_credentials() {
 async fn cors_ignores_other_origins() {
     let app = spawn_production_app().await;
     let response = app
-        .client
-        .get(app.url("/api/health"))
+        .request(Method::GET, "/api/health")
         .header("origin", "https://evil.example")
         .header("x-forwarded-proto", "https")
         .send()

@@ -1,10 +1,12 @@
+use reqwest::Method;
+
 use crate::helpers::{spawn_app, Backend, TestConfig};
 
 #[tokio::test]
 async fn unknown_api_paths_are_a_json_404() {
     let app = spawn_app(Backend::Sqlite).await;
     for path in ["/api/nope", "/api", "/api/health/extra"] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         assert_eq!(
             response.headers()["content-type"],
@@ -24,8 +26,7 @@ async fn an_oversized_body_is_a_json_413() {
         .spawn()
         .await;
     let response = app
-        .client
-        .post(app.url("/api/warmup"))
+        .request(Method::POST, "/api/warmup")
         .body(vec![b'x'; 4096])
         .send()
         .await
@@ -34,17 +35,17 @@ async fn an_oversized_body_is_a_json_413() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "payload_too_large");
     // The server is still fine afterwards.
-    assert_eq!(app.get_health().await.status(), 200);
+    assert_eq!(app.get("/health").await.status(), 200);
 }
 
 #[tokio::test]
 async fn a_request_id_is_generated_when_absent() {
     let app = spawn_app(Backend::Sqlite).await;
-    let a = app.get_health().await.headers()["x-request-id"]
+    let a = app.get("/health").await.headers()["x-request-id"]
         .to_str()
         .unwrap()
         .to_owned();
-    let b = app.get_health().await.headers()["x-request-id"]
+    let b = app.get("/health").await.headers()["x-request-id"]
         .to_str()
         .unwrap()
         .to_owned();
@@ -56,8 +57,7 @@ async fn a_request_id_is_generated_when_absent() {
 async fn a_request_id_sent_by_the_proxy_is_echoed() {
     let app = spawn_app(Backend::Sqlite).await;
     let response = app
-        .client
-        .get(app.url("/api/health"))
+        .request(Method::GET, "/api/health")
         .header("x-request-id", "edge-7f3a")
         .send()
         .await
@@ -68,12 +68,7 @@ async fn a_request_id_sent_by_the_proxy_is_echoed() {
 #[tokio::test]
 async fn the_openapi_document_is_served_and_lists_every_api_operation() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/api/openapi.json").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     let doc: serde_json::Value = response.json().await.unwrap();

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use reqwest::Method;
+
 use crate::helpers::{Backend, TestApp, TestConfig};
 
 const INDEX: &str = "<!doctype html><html><head><script>var inline = 1;</script>\
@@ -35,7 +37,7 @@ async fn app_with_frontend(env: &str) -> (TestApp, tempfile::TempDir) {
 }
 
 async fn get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = app.client.get(app.url(path));
+    let mut request = app.request(Method::GET, path);
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
@@ -158,7 +160,7 @@ async fn no_path_reaches_a_file_outside_the_build() {
 #[tokio::test]
 async fn other_methods_on_frontend_paths_are_a_json_405() {
     let (app, _dir) = app_with_frontend("development").await;
-    let response = app.client.post(app.url("/reports")).send().await.unwrap();
+    let response = app.post("/reports").await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, HEAD");
 }
@@ -176,5 +178,5 @@ async fn without_a_build_the_root_says_how_to_make_one() {
         .await
         .unwrap()
         .contains("npm --prefix frontend run build"));
-    assert_eq!(app.get_health().await.status(), 200);
+    assert_eq!(app.get("/health").await.status(), 200);
 }

@@ -1,5 +1,7 @@
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
+
 use crate::{
     backend_tests,
     helpers::{black_hole, spawn_app, spawn_app_with_unreachable_database, Backend, TestConfig},
@@ -14,7 +16,7 @@ async fn liveness_answers_ok_without_caching(backend: Backend) {
     // Arrange
     let app = spawn_app(backend).await;
     // Act
-    let response = app.get_health().await;
+    let response = app.get("/health").await;
     // Assert
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -28,7 +30,7 @@ async fn liveness_answers_ok_without_caching(backend: Backend) {
 #[tokio::test]
 async fn liveness_answers_head() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.client.head(app.url("/health")).send().await.unwrap();
+    let response = app.request(Method::HEAD, "/health").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
 }
@@ -38,7 +40,7 @@ async fn readiness_follows_the_health_check_draft(backend: Backend) {
     let body = app
         .wait_for_readiness("pass", Duration::from_secs(10))
         .await;
-    let response = app.get_api_health().await;
+    let response = app.get("/api/health").await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -76,7 +78,7 @@ async fn release_id_comes_from_render_git_commit() {
         .var("RENDER_INSTANCE_ID", "srv-1-xyz")
         .spawn()
         .await;
-    let body: serde_json::Value = app.get_api_health().await.json().await.unwrap();
+    let body: serde_json::Value = app.get("/api/health").await.json().await.unwrap();
     assert_eq!(body["releaseId"], "abc123");
     assert_eq!(body["instanceId"], "srv-1-xyz");
 }
@@ -93,7 +95,7 @@ async fn a_hung_database_fails_readiness_within_the_probe_timeout_and_leaves_liv
 
     // Act
     let started = Instant::now();
-    let response = app.get_api_health().await;
+    let response = app.get("/api/health").await;
     let elapsed = started.elapsed();
 
     // Assert
@@ -107,13 +109,13 @@ async fn a_hung_database_fails_readiness_within_the_probe_timeout_and_leaves_liv
         "no answer within 300 ms"
     );
     assert!(!body.to_string().contains("secret"));
-    assert_eq!(app.get_health().await.status(), 200);
+    assert_eq!(app.get("/health").await.status(), 200);
 }
 
 #[tokio::test]
 async fn an_unreachable_database_fails_readiness_and_says_so() {
     let app = spawn_app_with_unreachable_database().await;
-    let response = app.get_api_health().await;
+    let response = app.get("/api/health").await;
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
@@ -121,5 +123,5 @@ async fn an_unreachable_database_fails_readiness_and_says_so() {
         "the database did not answer the probe"
     );
     assert_eq!(body["checks"]["database:migrations"][0]["status"], "fail");
-    assert_eq!(app.get_health().await.status(), 200);
+    assert_eq!(app.get("/health").await.status(), 200);
 }

@@ -3,12 +3,14 @@
 //! parsing rejects are answered by hyper before any layer runs (status line only, connection
 //! closed); everything that parses gets the JSON error body.
 
+use reqwest::Method;
+
 use crate::helpers::{spawn_production_app, TestApp};
 
 const API_ORIGIN: &str = "https://release-flow-api.onrender.com";
 
 async fn assert_still_healthy(app: &TestApp) {
-    let response = app.get_api_health().await;
+    let response = app.get("/api/health").await;
     assert_eq!(response.status(), 200, "the server stopped answering");
 }
 
@@ -130,8 +132,7 @@ async fn deeply_nested_json_is_a_json_422_not_a_stack_overflow() {
     // Within the body limit, far beyond serde_json's recursion limit.
     let body = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
     let response = app
-        .client
-        .post(app.url("/api/auth/login"))
+        .request(Method::POST, "/api/auth/login")
         .header("content-type", "application/json")
         .body(body)
         .send()

@@ -1,3 +1,5 @@
+use reqwest::Method;
+
 use crate::helpers::{spawn_app, Backend, TestConfig};
 
 const TOKEN: &str = "metrics-token-0123456789";
@@ -5,7 +7,7 @@ const TOKEN: &str = "metrics-token-0123456789";
 #[tokio::test]
 async fn metrics_are_off_without_a_token() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 404);
 }
 
@@ -15,10 +17,9 @@ async fn metrics_need_the_bearer_token() {
         .var("METRICS_TOKEN", TOKEN)
         .spawn()
         .await;
-    let none = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let none = app.get("/metrics").await;
     let wrong = app
-        .client
-        .get(app.url("/metrics"))
+        .request(Method::GET, "/metrics")
         .bearer_auth("metrics-token-0123456780")
         .send()
         .await
@@ -36,13 +37,12 @@ async fn metrics_count_requests_per_route_with_latency_histograms() {
         .spawn()
         .await;
     for _ in 0..3 {
-        app.get_health().await;
+        app.get("/health").await;
     }
-    app.client.get(app.url("/api/nope")).send().await.unwrap();
+    app.get("/api/nope").await;
 
     let response = app
-        .client
-        .get(app.url("/metrics"))
+        .request(Method::GET, "/metrics")
         .bearer_auth(TOKEN)
         .send()
         .await

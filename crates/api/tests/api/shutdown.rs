@@ -126,14 +126,14 @@ async fn the_shutdown_handle_drains_like_sigterm() {
         .var("SHUTDOWN_TIMEOUT_SECS", "5")
         .spawn()
         .await;
-    assert_eq!(app.get_health().await.status(), 200);
+    assert_eq!(app.get("/health").await.status(), 200);
 
     app.shutdown.shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // Draining: still accepting; liveness says so, readiness warns and still answers 200.
-    assert_eq!(app.get_health().await.status(), 503);
-    let readiness = app.get_api_health().await;
+    assert_eq!(app.get("/health").await.status(), 503);
+    let readiness = app.get("/api/health").await;
     assert_eq!(readiness.status(), 200);
     let readiness: serde_json::Value = readiness.json().await.unwrap();
     assert_eq!(readiness["status"], "warn");

@@ -13,7 +13,7 @@ async fn warmup_reports_each_step(backend: Backend) {
         .spawn()
         .await;
 
-    let response = app.post_warmup().await;
+    let response = app.post("/api/warmup").await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -43,7 +43,7 @@ async fn warmup_reports_each_step(backend: Backend) {
 async fn concurrent_warmups_share_one_run(backend: Backend) {
     let app = spawn_app(backend).await;
 
-    let calls = (0..16).map(|_| app.post_warmup());
+    let calls = (0..16).map(|_| app.post("/api/warmup"));
     let responses = futures::future::join_all(calls).await;
 
     let mut runs = HashSet::new();
@@ -58,7 +58,7 @@ async fn concurrent_warmups_share_one_run(backend: Backend) {
     assert_eq!(ran, 1, "exactly one call ran the warmup");
 
     // Once warm, a call answers with what was already done.
-    let again: serde_json::Value = app.post_warmup().await.json().await.unwrap();
+    let again: serde_json::Value = app.post("/api/warmup").await.json().await.unwrap();
     assert_eq!(
         (again["served"].as_str(), again["run"].as_u64()),
         (Some("cached"), Some(1))
@@ -68,7 +68,7 @@ async fn concurrent_warmups_share_one_run(backend: Backend) {
 #[tokio::test]
 async fn warmup_rejects_other_methods_with_json_and_allow() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.client.get(app.url("/api/warmup")).send().await.unwrap();
+    let response = app.get("/api/warmup").await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
     let body: serde_json::Value = response.json().await.unwrap();
@@ -79,7 +79,7 @@ async fn warmup_rejects_other_methods_with_json_and_allow() {
 async fn warmup_against_a_dead_database_fails_fast_and_is_not_cached() {
     let app = spawn_app_with_unreachable_database().await;
 
-    let first = app.post_warmup().await;
+    let first = app.post("/api/warmup").await;
     assert_eq!(first.status(), 503);
     let first: serde_json::Value = first.json().await.unwrap();
     assert_eq!(first["status"], "failed");
@@ -92,7 +92,7 @@ async fn warmup_against_a_dead_database_fails_fast_and_is_not_cached() {
         assert_eq!(step["result"], "error", "{step}");
     }
 
-    let second: serde_json::Value = app.post_warmup().await.json().await.unwrap();
+    let second: serde_json::Value = app.post("/api/warmup").await.json().await.unwrap();
     assert_eq!(
         (second["served"].as_str(), second["run"].as_u64()),
         (Some("ran"), Some(2))

@@ -4,6 +4,7 @@
 use std::{collections::HashMap, net::SocketAddr, sync::LazyLock, time::Duration};
 
 use api::{config::Settings, Application, ShutdownHandle};
+use reqwest::Method;
 use tokio::task::JoinHandle;
 
 use super::{fresh_postgres_database, refusing_address, Backend};
@@ -110,63 +111,45 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get_health(&self) -> reqwest::Response {
-        self.client
-            .get(self.url("/health"))
-            .send()
-            .await
-            .expect("GET /health")
+    /// A request to `path` with the app's client (which keeps cookies and does not follow
+    /// redirects), for a test that adds headers or a body of its own.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
     }
 
-    pub async fn get_api_health(&self) -> reqwest::Response {
-        self.client
-            .get(self.url("/api/health"))
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(Method::GET, path)
             .send()
             .await
-            .expect("GET /api/health")
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
-    pub async fn post_warmup(&self) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/warmup"))
+    /// `POST path` with an empty body.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.request(Method::POST, path)
             .send()
             .await
-            .expect("POST /api/warmup")
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
-    pub async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/auth/login"))
-            .json(&serde_json::json!({ "email": email, "password": password }))
+    /// `POST path` with `body` as JSON.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.request(Method::POST, path)
+            .json(body)
             .send()
             .await
-            .expect("POST /api/auth/login")
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
-    pub async fn post_logout(&self) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/auth/logout"))
-            .send()
-            .await
-            .expect("POST /api/auth/logout")
-    }
-
-    pub async fn get_session(&self) -> serde_json::Value {
+    /// Logs in as `email` (and asserts that it worked): the app's client keeps the session, and
+    /// the cookie's `name=value` is returned for requests made from elsewhere.
+    pub async fn log_in(&self, email: &str, password: &str) -> String {
         let response = self
-            .client
-            .get(self.url("/api/session"))
-            .send()
-            .await
-            .expect("GET /api/session");
-        response.json().await.expect("a JSON body")
-    }
-
-    pub async fn get_me(&self) -> reqwest::Response {
-        self.client
-            .get(self.url("/api/me"))
-            .send()
-            .await
-            .expect("GET /api/me")
+            .post_json("/api/auth/login", &credentials(email, password))
+            .await;
+        assert_eq!(response.status(), 200, "log in as {email}");
+        session_cookie(&response)
     }
 
     /// Creates an account directly in the database (after the schema is in place).
@@ -183,7 +166,7 @@ impl TestApp {
     pub async fn wait_for_readiness(&self, status: &str, within: Duration) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let body: serde_json::Value = self.get_api_health().await.json().await.unwrap();
+            let body: serde_json::Value = self.get("/api/health").await.json().await.unwrap();
             if body["status"] == status {
                 return body;
             }
@@ -196,8 +179,13 @@ impl TestApp {
     }
 }
 
+/// The body of `POST /api/auth/login`.
+pub fn credentials(email: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({ "email": email, "password": password })
+}
+
 /// `name=value` of the session cookie a login response set.
-pub fn session_cookie(response: &reqwest::Response) -> String {
+fn session_cookie(response: &reqwest::Response) -> String {
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
     set_cookie.split(';').next().unwrap().to_owned()
 }
