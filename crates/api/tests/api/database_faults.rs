@@ -5,14 +5,13 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    credentials, fresh_postgres_database, postgres_socket_addr, postgres_url, via, Backend,
+    credentials, fresh_postgres_database, postgres_available, postgres_socket_addr, via, Backend,
     TcpRelay, TestConfig,
 };
 
 #[tokio::test]
 async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_restart() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
+    if !postgres_available() {
         return;
     }
     // Arrange

@@ -334,8 +334,7 @@ async fn cli_add_user(database_url: &str, email: &str) -> (Option<i32>, String) 
 #[tokio::test]
 async fn a_read_only_postgres_database_refuses_writes_with_a_cause_and_keeps_serving_reads() {
     use sqlx::{Connection, Executor};
-    if crate::helpers::postgres_url().is_none() {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
+    if !crate::helpers::postgres_available() {
         return;
     }
     let url = crate::helpers::fresh_postgres_database().await;
