@@ -25,7 +25,8 @@ async fn readiness_fails_fast_while_the_database_is_down_and_recovers_without_a_
         .await;
     app.wait_for_readiness("pass", Duration::from_secs(10))
         .await;
-    assert_eq!(app.post("/api/warmup").await.status(), 200);
+    let warmup = app.post("/api/warmup").await;
+    assert_eq!(warmup.status(), 200, "{}", warmup.text().await.unwrap());
     app.add_user("ada@example.com", "correct horse battery")
         .await;
 
