@@ -71,6 +71,13 @@ impl TestConfig {
         vars.entry("PORT".into()).or_insert_with(|| "0".into());
         vars.entry("SESSION_SECRET".into())
             .or_insert_with(|| "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz".into());
+        // No frontend build unless the test gives one, whatever the working directory holds.
+        vars.entry("FRONTEND_DIR".into()).or_insert_with(|| {
+            dir.path()
+                .join("no-frontend-build")
+                .to_string_lossy()
+                .into_owned()
+        });
         if !vars.contains_key("DATABASE_URL") {
             let url = match self.backend {
                 Backend::Sqlite => format!("sqlite://{}/app.db", dir.path().display()),
