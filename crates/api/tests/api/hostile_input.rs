@@ -26,8 +26,8 @@ fn error_code(raw: &str) -> Option<String> {
 /// [`without_date`]) a `date` header.
 const HYPER_400: &str =
     "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-const HYPER_431: &str =
-    "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const HYPER_431: &str = "HTTP/1.1 431 Request Header Fields Too Large\r\n\
+                         connection: close\r\ncontent-length: 0\r\n\r\n";
 
 /// A raw response without its `date` header line, the only part of hyper's answers that varies.
 fn without_date(raw: &str) -> String {

@@ -9,25 +9,7 @@ use tokio::task::JoinHandle;
 
 use super::{fresh_postgres_database, refusing_address, Backend};
 
-static TRACING: LazyLock<()> = LazyLock::new(|| {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let log = api::config::LogSettings {
-            format: api::config::LogFormat::Pretty,
-            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-        };
-        api::telemetry::init_subscriber(api::telemetry::get_subscriber(&log, std::io::stdout));
-    }
-});
-
-pub struct TestApp {
-    pub address: String,
-    pub db: api::db::Database,
-    pub client: reqwest::Client,
-    pub shutdown: ShutdownHandle,
-    pub server: JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
+/// The variables of one instance, on one backend; [`TestConfig::spawn`] fills in the rest.
 pub struct TestConfig {
     pub backend: Backend,
     pub vars: HashMap<String, String>,
@@ -45,25 +27,10 @@ impl TestConfig {
         self.vars.insert(key.to_owned(), value.into());
         self
     }
-}
 
-pub async fn spawn_app(backend: Backend) -> TestApp {
-    TestConfig::new(backend).spawn().await
-}
-
-/// An instance configured as production (behind Render's proxy, `X-Forwarded-Proto` trusted),
-/// on SQLite, ready to serve.
-pub async fn spawn_production_app() -> TestApp {
-    let app = TestConfig::new(Backend::Sqlite)
-        .var("APP_ENV", "production")
-        .spawn()
-        .await;
-    app.wait_for_readiness("pass", Duration::from_secs(10))
-        .await;
-    app
-}
-
-impl TestConfig {
+    /// Builds and starts the application in this process: port 0, a fixed session secret, no
+    /// frontend build, and a database of its own (a SQLite file in a temporary directory, or a
+    /// fresh PostgreSQL database), unless the test set those variables itself.
     pub async fn spawn(self) -> TestApp {
         LazyLock::force(&TRACING);
         let dir = tempfile::tempdir().expect("temp dir");
@@ -107,6 +74,49 @@ impl TestConfig {
             _dir: dir,
         }
     }
+}
+
+/// An instance with the test defaults.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    TestConfig::new(backend).spawn().await
+}
+
+/// An instance configured as production (behind Render's proxy, `X-Forwarded-Proto` trusted),
+/// on SQLite, ready to serve.
+pub async fn spawn_production_app() -> TestApp {
+    let app = TestConfig::new(Backend::Sqlite)
+        .var("APP_ENV", "production")
+        .spawn()
+        .await;
+    app.wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+    app
+}
+
+/// The application configured with a PostgreSQL database that refuses connections, and short
+/// timeouts so a test sees the failure quickly.
+pub async fn spawn_app_with_unreachable_database() -> TestApp {
+    TestConfig::new(Backend::Postgres)
+        .var(
+            "DATABASE_URL",
+            format!("postgres://app@{}/app", refusing_address()),
+        )
+        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .spawn()
+        .await
+}
+
+/// A running instance and the ways to reach it.
+pub struct TestApp {
+    /// `http://HOST:PORT`, as bound.
+    pub address: String,
+    pub db: api::db::Database,
+    /// Keeps cookies and does not follow redirects.
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+    /// The server task: it ends after a shutdown has drained.
+    pub server: JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -197,15 +207,13 @@ fn session_cookie(response: &reqwest::Response) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-/// The application configured with a PostgreSQL database that refuses connections, and short
-/// timeouts so a test sees the failure quickly.
-pub async fn spawn_app_with_unreachable_database() -> TestApp {
-    TestConfig::new(Backend::Postgres)
-        .var(
-            "DATABASE_URL",
-            format!("postgres://app@{}/app", refusing_address()),
-        )
-        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
-        .spawn()
-        .await
-}
+/// Logs from the application in this process go to stdout when `TEST_LOG` is set.
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let log = api::config::LogSettings {
+            format: api::config::LogFormat::Pretty,
+            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+        };
+        api::telemetry::init_subscriber(api::telemetry::get_subscriber(&log, std::io::stdout));
+    }
+});
