@@ -5,7 +5,8 @@
 
 # Keep in step with rust-toolchain.toml (a test checks it).
 ARG RUST_VERSION=1.95.0
-ARG NODE_VERSION=20
+# Keep in step with .node-version (the Node major CI and Render's static sites build with).
+ARG NODE_VERSION=22
 
 # --- frontend: vite build and precompressed variants (the edge files are emitted below) ---
 FROM node:${NODE_VERSION}-bookworm-slim AS frontend

