@@ -11,6 +11,8 @@ ARG NODE_VERSION=22
 # --- frontend: vite build and precompressed variants (the edge files are emitted below) ---
 FROM node:${NODE_VERSION}-bookworm-slim AS frontend
 WORKDIR /src/frontend
+# Without tools/api-types (an npm workspace), npm ci skips the API-types generator: the build only
+# reads the src/api-schema.ts it wrote.
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend/ ./

@@ -1,50 +1,14 @@
 // The API client. Every call goes to VITE_API_BASE (empty: same origin) with credentials, so the
 // session cookie travels; every failure becomes an ApiError with the server's code and message.
+import type { components } from "./api-schema";
 
-export interface User {
-  id: number;
-  email: string;
-}
+type Schemas = components["schemas"];
 
-export interface Session {
-  user: User;
-  expiresAt: number;
-}
-
-export interface WarmupStep {
-  name: string;
-  durationMs: number;
-  result: "ok" | "error";
-  detail: string;
-}
-
-export interface WarmupReport {
-  served: "ran" | "joined" | "cached";
-  status: "warm" | "failed";
-  run: number;
-  durationMs: number;
-  steps: WarmupStep[];
-}
-
-export interface HealthCheck {
-  componentId?: string;
-  componentType: string;
-  observedValue?: number;
-  observedUnit?: string;
-  status: "pass" | "warn" | "fail";
-  time: string;
-  output?: string;
-}
-
-export interface HealthReport {
-  status: "pass" | "warn" | "fail";
-  version: string;
-  releaseId?: string;
-  serviceId: string;
-  instanceId: string;
-  notes?: string[];
-  checks: Record<string, HealthCheck[]>;
-}
+// The API's own types, generated from its OpenAPI document into api-schema.ts.
+export type Session = Schemas["SessionView"];
+/** The warmup report, and whether this call ran it, joined a run in progress or found it cached. */
+export type WarmupResponse = Schemas["WarmupResponse"];
+export type HealthReport = Schemas["HealthReport"];
 
 export class ApiError extends Error {
   constructor(
@@ -95,7 +59,8 @@ export function createClient(base: string = apiBase(), fetchImpl: Fetch = fetch.
 
   return {
     async login(email: string, password: string): Promise<Session> {
-      return json<Session>(await request("POST", "/api/auth/login", { email, password }));
+      const body: Schemas["LoginRequest"] = { email, password };
+      return json<Session>(await request("POST", "/api/auth/login", body));
     },
     async logout(): Promise<void> {
       const response = await request("POST", "/api/auth/logout");
@@ -103,15 +68,15 @@ export function createClient(base: string = apiBase(), fetchImpl: Fetch = fetch.
     },
     /** The current session, or null when there is none (`/api/session` answers 200 either way). */
     async session(): Promise<Session | null> {
-      return (await json<{ session: Session | null }>(await request("GET", "/api/session"))).session;
+      return (await json<Schemas["SessionState"]>(await request("GET", "/api/session"))).session ?? null;
     },
     /** The logged-in user; an ApiError 401 without a session. */
     async me(): Promise<Session> {
       return json<Session>(await request("GET", "/api/me"));
     },
     /** A failed warmup (503) still carries its report, so the steps can be shown. */
-    async warmup(): Promise<WarmupReport> {
-      const report = await json<WarmupReport>(await request("POST", "/api/warmup"), (s) => s < 300 || s === 503);
+    async warmup(): Promise<WarmupResponse> {
+      const report = await json<WarmupResponse>(await request("POST", "/api/warmup"), (s) => s < 300 || s === 503);
       if (report.status !== "warm") {
         const failed = report.steps.filter((s) => s.result !== "ok").map((s) => s.name);
         throw Object.assign(new ApiError(503, "warmup_failed", `warmup failed: ${failed.join(", ")}`), { report });
@@ -135,6 +100,6 @@ export type Client = ReturnType<typeof createClient>;
  * Runs warmup and health at the same time (neither waits for the other) and reports each
  * outcome on its own, so one failing never hides the other.
  */
-export function warmupAndHealth(client: Client): [Promise<WarmupReport>, Promise<HealthReport>] {
+export function warmupAndHealth(client: Client): [Promise<WarmupResponse>, Promise<HealthReport>] {
   return [client.warmup(), client.health()];
 }

@@ -1,5 +1,5 @@
 import "./style.css";
-import { ApiError, createClient, warmupAndHealth, type HealthReport, type Session, type WarmupReport } from "./api";
+import { ApiError, createClient, warmupAndHealth, type HealthReport, type Session, type WarmupResponse } from "./api";
 
 const client = createClient();
 
@@ -51,7 +51,7 @@ function setState(p: Panel, state: "loading" | "ok" | "failed", text: string, er
 const warmupPanel = panel("#warmup-panel");
 const healthPanel = panel("#health-panel");
 
-function renderSteps(report: WarmupReport | undefined): void {
+function renderSteps(report: WarmupResponse | undefined): void {
   const table = el<HTMLTableElement>("#warmup-panel .steps");
   const body = el<HTMLTableSectionElement>("tbody", table);
   body.replaceChildren(
@@ -92,7 +92,7 @@ function renderHealth(report: HealthReport | undefined): void {
   facts.hidden = !report;
 }
 
-function runWarmup(promise: Promise<WarmupReport>): void {
+function runWarmup(promise: Promise<WarmupResponse>): void {
   setState(warmupPanel, "loading", "Warming up…");
   promise.then(
     (report) => {
@@ -101,7 +101,7 @@ function runWarmup(promise: Promise<WarmupReport>): void {
     },
     (error: unknown) => {
       setState(warmupPanel, "failed", "Warmup failed", message(error));
-      renderSteps((error as { report?: WarmupReport }).report);
+      renderSteps((error as { report?: WarmupResponse }).report);
     },
   );
 }
