@@ -1,5 +1,14 @@
 import "./style.css";
-import { ApiError, createClient, warmupAndHealth, type HealthReport, type Session, type WarmupResponse } from "./api";
+import {
+  ApiError,
+  createClient,
+  UnhealthyError,
+  WarmupFailedError,
+  warmupAndHealth,
+  type HealthReport,
+  type Session,
+  type WarmupResponse,
+} from "./api";
 
 const client = createClient();
 
@@ -101,7 +110,7 @@ function runWarmup(promise: Promise<WarmupResponse>): void {
     },
     (error: unknown) => {
       setState(warmupPanel, "failed", "Warmup failed", message(error));
-      renderSteps((error as { report?: WarmupResponse }).report);
+      renderSteps(error instanceof WarmupFailedError ? error.report : undefined);
     },
   );
 }
@@ -115,7 +124,7 @@ function runHealth(promise: Promise<HealthReport>): void {
     },
     (error: unknown) => {
       setState(healthPanel, "failed", "Unhealthy", message(error));
-      renderHealth((error as { report?: HealthReport }).report);
+      renderHealth(error instanceof UnhealthyError ? error.report : undefined);
     },
   );
 }
