@@ -5,11 +5,14 @@
 
 # Keep in step with rust-toolchain.toml (a test checks it).
 ARG RUST_VERSION=1.95.0
-ARG NODE_VERSION=20
+# Keep in step with .node-version (the Node major CI and Render's static sites build with).
+ARG NODE_VERSION=22
 
 # --- frontend: vite build and precompressed variants (the edge files are emitted below) ---
 FROM node:${NODE_VERSION}-bookworm-slim AS frontend
 WORKDIR /src/frontend
+# Without tools/api-types (an npm workspace), npm ci skips the API-types generator: the build only
+# reads the src/api-schema.ts it wrote.
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend/ ./

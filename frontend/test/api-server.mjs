@@ -1,5 +1,6 @@
 // Starts the real `api` binary (built by `cargo build -p api`) on a free port with a fresh SQLite
 // database, and reads the listening address and the development demo login from its output.
+// An API whose database never answers creates no demo login: pass `{ demoLogin: false }`.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,9 +19,10 @@ const root = resolve(import.meta.dirname, "..", "..");
 
 /**
  * @param {Record<string, string>} [env]
+ * @param {{ demoLogin?: boolean }} [options]
  * @returns {Promise<RunningApi>}
  */
-export async function startApi(env = {}) {
+export async function startApi(env = {}, { demoLogin = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "release-flow-"));
   const binary = process.env.API_BIN ?? join(root, "target", "debug", "api");
   const child = spawn(binary, [], {
@@ -53,6 +55,7 @@ export async function startApi(env = {}) {
   });
   /** @type {Promise<[string, string]>} */
   const demo = new Promise((ok) => {
+    if (!demoLogin) ok(["", ""]);
     createInterface({ input: child.stderr }).on("line", (line) => {
       const match = /Demo login \(development only\): (\S+) \/ (\S+)/.exec(line);
       if (match) ok([match[1], match[2]]);

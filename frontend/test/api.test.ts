@@ -1,7 +1,16 @@
 // The API client against the real API (started by global-setup.ts). Node's fetch has no cookie
 // jar, so `cookieFetch` keeps the session cookie the way a browser would.
 import { describe, expect, inject, it } from "vitest";
-import { ApiError, apiBase, createClient, warmupAndHealth, type Fetch } from "../src/api";
+import {
+  ApiError,
+  apiBase,
+  createClient,
+  UnhealthyError,
+  WarmupFailedError,
+  warmupAndHealth,
+  type ErrorBody,
+  type Fetch,
+} from "../src/api";
 
 function cookieFetch(): Fetch {
   let cookie = "";
@@ -18,6 +27,7 @@ function cookieFetch(): Fetch {
 const url = inject("apiUrl");
 const email = inject("demoEmail");
 const password = inject("demoPassword");
+const databaseDownUrl = inject("databaseDownApiUrl");
 
 describe("apiBase", () => {
   it("is empty for the same origin and drops trailing slashes", () => {
@@ -30,7 +40,9 @@ describe("the client against the API", () => {
   it("logs in, knows the session, and logs out", async () => {
     const client = createClient(url, cookieFetch());
     expect(await client.session()).toBeNull();
-    await expect(client.me()).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+    const anonymous = await client.me().catch((e: unknown) => e);
+    expect(anonymous).toBeInstanceOf(ApiError);
+    expect(anonymous).toMatchObject({ status: 401, code: "unauthorized", body: { error: { code: "unauthorized" } } });
     const session = await client.login(email, password);
     expect(session.user.email).toBe(email);
     expect((await client.me()).user.email).toBe(email);
@@ -44,6 +56,8 @@ describe("the client against the API", () => {
     const error = await client.login(email, "not the password").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ status: 401, code: "invalid_credentials", message: "wrong email or password" });
+    const body: ErrorBody = { error: { code: "invalid_credentials", message: "wrong email or password" } };
+    expect((error as ApiError).body).toEqual(body);
   });
 
   it("runs warmup and health at the same time and both succeed", async () => {
@@ -58,12 +72,44 @@ describe("the client against the API", () => {
 
   it("reports an unreachable API as a network error", async () => {
     const client = createClient("http://127.0.0.1:9", fetch);
-    await expect(client.health()).rejects.toMatchObject({ status: 0, code: "network" });
+    const error = await client.health().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 0, code: "network", body: undefined });
   });
 
-  it("reports an unknown endpoint with the API's JSON 404", async () => {
+  it("reads the API's JSON 404 for an unknown endpoint into an ApiError", async () => {
     const response = await fetch(`${url}/api/nope`);
     expect(response.status).toBe(404);
-    expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
+    const body: ErrorBody = await response.json();
+    expect(body).toMatchObject({ error: { code: "not_found" } });
+    const error = ApiError.fromResponse(response.status, body);
+    expect(error).toMatchObject({ status: 404, code: "not_found", message: body.error.message, body });
+  });
+
+  it("falls back to a generic error when a failing answer is not the API's error body", () => {
+    expect(ApiError.fromResponse(502, undefined)).toMatchObject({ status: 502, code: "http_error", message: "the API answered 502", body: undefined });
+    expect(ApiError.fromResponse(500, { error: { code: "boom" } })).toMatchObject({ code: "boom", message: "the API answered 500", body: undefined });
+  });
+});
+
+describe("the client against an API whose database is down", () => {
+  it("turns a failed warmup into a WarmupFailedError that carries the report", async () => {
+    const error = await createClient(databaseDownUrl, fetch).warmup().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WarmupFailedError);
+    expect(error).toBeInstanceOf(ApiError);
+    const { report } = error as WarmupFailedError;
+    expect(report.status).toBe("failed");
+    const failed = report.steps.filter((s) => s.result === "error").map((s) => s.name);
+    expect(failed).toContain("database.connections");
+    expect(error).toMatchObject({ status: 503, code: "warmup_failed", message: `warmup failed: ${failed.join(", ")}` });
+  });
+
+  it("turns a failing readiness report into an UnhealthyError that carries the report", async () => {
+    const error = await createClient(databaseDownUrl, fetch).health().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnhealthyError);
+    expect(error).toMatchObject({ status: 503, code: "unhealthy", message: "the API reports itself unhealthy" });
+    const { report } = error as UnhealthyError;
+    expect(report.status).toBe("fail");
+    expect(report.checks["database:responseTime"][0]?.status).toBe("fail");
   });
 });
