@@ -1,9 +1,16 @@
 //! What one layer costs per request, in-process: the same trivial route called through `oneshot`
-//! bare and with each candidate layer, interleaved in rounds so that drift hits all alike.
-//! Prints nanoseconds per request and the cost above the bare route, the median over rounds.
-//! docs/PERFORMANCE.md records the figures.
+//! bare and with each candidate layer.
 //!
-//! `cargo run --release -p api --example layer_cost -- [ROUNDS] [REQUESTS_PER_ROUND]`
+//! - `layer_cost [ROUNDS] [REQUESTS]`: timed, the variants interleaved in rounds so that drift
+//!   hits all alike; prints nanoseconds per request, the median over rounds.
+//! - `layer_cost --only VARIANT REQUESTS`: runs one variant, for an instruction count under
+//!   `valgrind --tool=callgrind` (repeatable on a busy machine); `bench/layers.sh` does that for
+//!   every variant and prints instructions per request.
+//!
+//! Variants: bare, api-catch-panic, tower-http-catch-panic, tower-http-csrf, and stack: the
+//! production stack (`APP_ENV=production`, every layer, the real router and state) around
+//! `GET /health` with the headers Render's edge adds.
+//! docs/PERFORMANCE.md records the figures.
 
 use std::{hint::black_box, time::Instant};
 
@@ -17,11 +24,53 @@ where
 {
     let started = Instant::now();
     for _ in 0..requests {
-        let request = Request::get("/health").body(Body::empty()).unwrap();
+        let request = Request::get("/health")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-for", "203.0.113.7, 104.16.0.1")
+            .body(Body::empty())
+            .unwrap();
         let response = service.clone().oneshot(request).await;
         black_box(response.is_ok());
     }
     started.elapsed().as_nanos() as f64 / f64::from(requests)
+}
+
+/// Builds variant `which` and times `requests` calls through it.
+async fn run(which: usize, requests: u32) -> f64 {
+    let route = Router::new().route("/health", get(|| async { "ok\n" }));
+    match which {
+        0 => per_request(&route, requests).await,
+        1 => per_request(&CatchPanicLayer.layer(route), requests).await,
+        2 => {
+            let layer = tower_http::catch_panic::CatchPanicLayer::new();
+            per_request(&layer.layer(route), requests).await
+        }
+        3 => {
+            let layer = tower_http::csrf::CsrfLayer::new()
+                .add_trusted_origin("https://release-flow-web.onrender.com")
+                .expect("a valid origin");
+            per_request(&layer.layer(route), requests).await
+        }
+        _ => {
+            let dir = std::env::temp_dir().join(format!("layer-cost-{}", std::process::id()));
+            let settings = api::Settings::from_vars([
+                ("APP_ENV", "production"),
+                ("PORT", "0"),
+                ("SESSION_SECRET", "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"),
+                ("DATABASE_URL", &format!("sqlite://{}/app.db", dir.display())),
+                ("FRONTEND_DIR", "/nonexistent"),
+                ("RUST_LOG", "off"),
+            ])
+            .expect("valid settings");
+            let server = settings.server.clone();
+            let app = api::Application::build(settings).await.expect("the application");
+            let state = app.state().clone();
+            let stack = api::http::stack::with_layers(api::router::router(state.clone()), &server, &state.edge);
+            let t = per_request(&stack, requests).await;
+            let _ = std::fs::remove_dir_all(dir);
+            t
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -29,36 +78,36 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+const VARIANTS: [&str; 5] = [
+    "bare",
+    "api-catch-panic",
+    "tower-http-catch-panic",
+    "tower-http-csrf",
+    "stack",
+];
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
-    let requests: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
-
-    let route = Router::new().route("/health", get(|| async { "ok\n" }));
-    let ours = CatchPanicLayer.layer(route.clone());
-    let tower_http = tower_http::catch_panic::CatchPanicLayer::new().layer(route.clone());
-    let csrf = tower_http::csrf::CsrfLayer::new()
-        .add_trusted_origin("https://release-flow-web.onrender.com")
-        .unwrap()
-        .layer(route.clone());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--only") {
+        let variant = args.get(1).expect("--only VARIANT REQUESTS");
+        let requests: u32 = args.get(2).and_then(|a| a.parse().ok()).expect("REQUESTS");
+        let index = VARIANTS.iter().position(|v| v == variant).expect("a known variant");
+        run(index, requests).await;
+        return;
+    }
+    let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(7);
+    let requests: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
 
     let mut times: [Vec<f64>; 4] = Default::default();
-    // Warm up each once, then rotate the order every round.
-    per_request(&route, requests / 10).await;
-    per_request(&ours, requests / 10).await;
-    per_request(&tower_http, requests / 10).await;
-    per_request(&csrf, requests / 10).await;
+    // Warm up each once, then rotate the order every round (the stack is for callgrind only).
+    for which in 0..4 {
+        run(which, requests / 10).await;
+    }
     for round in 0..rounds {
         for k in 0..4 {
             let which = (round + k) % 4;
-            let t = match which {
-                0 => per_request(&route, requests).await,
-                1 => per_request(&ours, requests).await,
-                2 => per_request(&tower_http, requests).await,
-                _ => per_request(&csrf, requests).await,
-            };
-            times[which].push(t);
+            times[which].push(run(which, requests).await);
         }
     }
     let [bare, own, crate_, csrf] = times.map(median);
