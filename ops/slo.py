@@ -92,19 +92,14 @@ def validate(slo: dict) -> None:
             raise SloError(f"{where}: a name must be unique, lowercase letters, digits and -")
         names.add(cls["name"])
         objective(where, cls["objective"])
-        try:
-            threshold = float(cls["threshold"])
-        except (TypeError, ValueError):
-            raise SloError(f"{where}: threshold {cls['threshold']!r} is not a number of seconds")
-        if threshold not in buckets:
+        threshold = cls["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise SloError(f"{where}: threshold {threshold!r} is not a number of seconds")
+        if float(threshold) not in buckets:
             raise SloError(
-                f"{where}: threshold {cls['threshold']} s is not a bucket of "
+                f"{where}: threshold {threshold} s is not a bucket of "
                 f"http_request_duration_seconds ({', '.join(f'{b:g}' for b in buckets)})"
             )
-        # The `le` label as the service writes it (prometheus-client: 1, 0.25, 10), which the
-        # rules must match exactly: Prometheus 2 compares label values as strings.
-        if cls["threshold"] != f"{threshold:g}":
-            raise SloError(f'{where}: write the threshold as the service labels the bucket: "{threshold:g}"')
         for route in cls["routes"]:
             if route not in routes:
                 raise SloError(f"{where}: {route} is not a route of the API ({', '.join(routes)})")
@@ -153,12 +148,17 @@ def sli(slo: dict, name: str, window: str) -> tuple[str, str]:
     cls = next(c for c in slo["latency"] if f"latency-{c['name']}" == name)
     routes = f"route=~{regex_alternatives(cls['routes'])}"
     requests = rate("http_request_duration_seconds_count", selector(job, routes), window)
-    fast = rate(
-        "http_request_duration_seconds_bucket",
-        selector(job, routes, f"le={json.dumps(cls['threshold'])}"),
-        window,
-    )
+    fast = rate("http_request_duration_seconds_bucket", selector(job, routes, le_matcher(cls["threshold"])), window)
     return f"clamp_min(\n  {requests}\n  -\n  {fast},\n  0\n)", requests
+
+
+def le_matcher(threshold: float) -> str:
+    """The `le` matcher of a bucket. The service writes whole numbers without a decimal point
+    (`le="1"`); Prometheus 3 rewrites them on ingestion (`le="1.0"`): match both spellings."""
+    spellings = sorted({f"{float(threshold):g}", repr(float(threshold))})
+    if len(spellings) == 1:
+        return f"le={json.dumps(spellings[0])}"
+    return f"le=~{regex_alternatives(spellings)}"
 
 
 def slos(slo: dict) -> list[tuple[str, float, str]]:
@@ -169,7 +169,7 @@ def slos(slo: dict) -> list[tuple[str, float, str]]:
             (
                 f"latency-{cls['name']}",
                 cls["objective"],
-                f"{cls['description']}: answered within {cls['threshold']} s",
+                f"{cls['description']}: answered within {cls['threshold']:g} s",
             )
         )
     return out

@@ -342,9 +342,14 @@ def run(api_bin: Path, prometheus_bin: str, promtool_bin: str, work: Path) -> No
         # The latency thresholds of the rules are buckets as the service spells them.
         status, scrape = http("GET", f"{a}/metrics", token=TOKEN)
         scrape_text = scrape.decode()
-        les = set(re.findall(r'le="([^"]+)"', RULES.read_text()))
+        matchers = set(re.findall(r'le(=~?)"((?:\\.|[^"\\])*)"', RULES.read_text()))
         live_les = set(re.findall(r'le="([^"]+)"', scrape_text))
-        check(les and les <= live_les, f"latency thresholds {sorted(les)} are buckets of the live scrape")
+        unmatched = [
+            f"le{op}{value!r}" for op, value in matchers
+            if not any(le == value if op == "=" else re.fullmatch(value.replace("\\\\", "\\"), le) for le in live_les)
+        ]
+        check(matchers and not unmatched,
+              f"each latency threshold's le matcher matches a bucket of the live scrape: {', '.join(sorted(m[1] for m in matchers))}")
 
         # 3. The dashboard.
         known = live_metric_names(scrape_text) | dashboard.rule_names(RULES)
