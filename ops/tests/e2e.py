@@ -44,6 +44,7 @@ DASHBOARD = ROOT / "ops" / "grafana" / "release-flow-api.json"
 JOB = "release-flow-api"
 TOKEN = "e2e-metrics-token-0123456789"
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dashboard  # noqa: E402  (ops/tests/dashboard.py)
 
