@@ -301,14 +301,16 @@ def run(api_bin: Path, prometheus_bin: str, promtool_bin: str, work: Path) -> No
             },
             f"readiness: A pass, B (dead database) fail: {sorted(ready)}",
         )
-        states = {(al["labels"]["alertname"], al["labels"].get("instance")): al["state"] for al in prom.alerts()}
+        alerts = prom.alerts()
+        states = {(al["labels"]["alertname"], al["labels"].get("instance")): al["state"] for al in alerts}
         check(
             states.get(("ReleaseFlowInstanceNotReady", f"127.0.0.1:{port_b}")) == "pending",
             f"ReleaseFlowInstanceNotReady is pending for B (it fires after 3m): {states}",
         )
+        # (Latency SLOs are not asserted on: a handful of logins on a busy machine is no SLI.)
         check(
-            not any(name.startswith("ReleaseFlowErrorBudget") for name, _ in states),
-            "no burn-rate alert with no errors",
+            not [al for al in alerts if al["labels"].get("slo") == "availability"],
+            "no availability burn-rate alert with no errors",
         )
 
         # 2. B's database-backed routes: 503s.
