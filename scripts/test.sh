@@ -60,3 +60,9 @@ fi
 
 step "end to end in headless Chromium"
 npm --prefix frontend run -s test:e2e
+
+# --- ops: SLO rules, alerts, the dashboard, Prometheus end to end (installs Debian's prometheus
+# and prometheus-alertmanager when missing; see the script)
+step "ops checks (scripts/ops-test.sh)"
+scripts/ops-test.sh
+# --- end ops

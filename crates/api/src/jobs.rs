@@ -11,12 +11,15 @@ use crate::{
 /// The account local development creates, with a fresh password printed at start-up.
 pub const DEMO_EMAIL: &str = "demo@example.com";
 
-/// Starts every job: the migrations (with the demo login after them, where configured) and the
-/// sweep of expired revocations and full rate-limit buckets. Each stops when `shutdown` is
-/// cancelled.
+/// Starts every job: the migrations (with the demo login after them, where configured), the
+/// sweep of expired revocations and full rate-limit buckets, and, while `/metrics` is on, the
+/// periodic readiness probe. Each stops when `shutdown` is cancelled.
 pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
     tokio::spawn(apply_migrations(state.clone(), shutdown.clone()));
     tokio::spawn(sweep(state.clone(), shutdown.clone()));
+    if state.settings.metrics_token.is_some() {
+        tokio::spawn(probe_readiness(state.clone(), shutdown.clone()));
+    }
     // The dummy hash (unknown emails are verified against it) costs one argon2 run: pay it now.
     tokio::task::spawn_blocking(PasswordHasher::prepare);
 }
@@ -50,6 +53,24 @@ async fn apply_migrations(state: AppState, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
         delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// How often the readiness probe runs while `/metrics` is on.
+pub const READINESS_PROBE_EVERY: Duration = Duration::from_secs(15);
+
+/// Every [`READINESS_PROBE_EVERY`] (the first at once): the `/api/health` probe, for
+/// `release_flow_readiness`, so the gauge is fresh whether or not anyone calls `/api/health`.
+/// One database ping per run, bounded by `HEALTH_DB_TIMEOUT_MS`.
+async fn probe_readiness(state: AppState, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(READINESS_PROBE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        crate::routes::health::HealthReport::gather(&state).await;
     }
 }
 

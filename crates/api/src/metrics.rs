@@ -1,6 +1,13 @@
 //! The metrics registry (prometheus-client): request counts by matched route, method and status
-//! class, latency histograms per route and method, and the process uptime, rendered in the
-//! Prometheus text format (0.0.4) for `GET /metrics`.
+//! class, latency histograms per route and method, the process uptime, the last readiness result
+//! and the build, rendered in the Prometheus text format (0.0.4) for `GET /metrics`.
+//!
+//! - `release_flow_readiness{status="pass"|"warn"|"fail"}`: 1 for the status the last readiness
+//!   probe (`/api/health`, or the periodic probe while `/metrics` is on) reported, 0 for the
+//!   others; all three 0 before the first probe. The alerts in `ops/` page on `fail`.
+//! - `release_flow_build_info{version, release_id}`: always 1; `release_id` is the commit
+//!   (`RENDER_GIT_COMMIT`, or the one the binary was built from), `unknown` without one. A new
+//!   pair of labels is a deploy: the dashboard in `ops/` draws it as an annotation.
 //!
 //! Recorded by the route layer (`http/trace.rs`), where axum has matched the route, so the label
 //! is the route (`/api/health`), never the raw path: label cardinality stays bounded whatever
@@ -31,6 +38,8 @@ const METHODS: [Method; 7] = [
     Method::OPTIONS,
 ];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// The readiness statuses of `/api/health`, as its report spells them.
+pub const READINESS: [&str; 3] = ["pass", "warn", "fail"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -43,6 +52,17 @@ struct RequestLabels {
 struct RouteLabels {
     route: &'static str,
     method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadinessLabels {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    release_id: String,
 }
 
 /// The handles of one route and method, created on first use.
@@ -62,6 +82,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     uptime: Gauge<f64, AtomicU64>,
+    readiness: Family<ReadinessLabels, Gauge>,
+    build: Family<BuildLabels, Gauge>,
     routes: Box<[&'static str]>,
     /// `routes.len() × (METHODS.len() + 1)`: the last method slot collects any other method.
     slots: Box<[Slot]>,
@@ -75,6 +97,8 @@ impl Metrics {
         let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(|| Histogram::new(BUCKETS));
         let uptime = Gauge::<f64, AtomicU64>::default();
+        let readiness = Family::<ReadinessLabels, Gauge>::default();
+        let build = Family::<BuildLabels, Gauge>::default();
         registry.register(
             "http_requests",
             "Requests by matched route, method and status class",
@@ -90,6 +114,19 @@ impl Metrics {
             "Seconds since the process started",
             uptime.clone(),
         );
+        registry.register(
+            "release_flow_readiness",
+            "1 for the status the last readiness probe reported (pass, warn or fail), 0 for the others",
+            readiness.clone(),
+        );
+        registry.register(
+            "release_flow_build_info",
+            "Always 1: the version and release (commit) this process runs",
+            build.clone(),
+        );
+        for status in READINESS {
+            readiness.get_or_create(&ReadinessLabels { status }).set(0);
+        }
         let slots = (0..routes.len() * (METHODS.len() + 1))
             .map(|_| Slot::default())
             .collect();
@@ -98,6 +135,8 @@ impl Metrics {
             requests,
             latency,
             uptime,
+            readiness,
+            build,
             routes: routes.into(),
             slots,
         }
@@ -140,6 +179,28 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Records the result of a readiness probe: `status` (one of [`READINESS`]) at 1, the others
+    /// at 0. An unknown status sets all three to 0.
+    pub fn set_readiness(&self, status: &str) {
+        for s in READINESS {
+            self.readiness
+                .get_or_create(&ReadinessLabels { status: s })
+                .set(i64::from(s == status));
+        }
+    }
+
+    /// Sets `release_flow_build_info{version, release_id} 1` (`release_id` `unknown` when
+    /// `None`), replacing any earlier pair.
+    pub fn set_build_info(&self, version: &str, release_id: Option<&str>) {
+        self.build.clear();
+        self.build
+            .get_or_create(&BuildLabels {
+                version: version.to_owned(),
+                release_id: release_id.unwrap_or("unknown").to_owned(),
+            })
+            .set(1);
+    }
+
     /// The Prometheus text exposition (format 0.0.4) of everything recorded so far.
     pub fn render(&self, uptime_seconds: f64) -> String {
         self.uptime.set(uptime_seconds);
@@ -176,6 +237,38 @@ mod tests {
             !text.contains("route=\"/health\""),
             "an unseen route has no series:\n{text}"
         );
+    }
+
+    #[test]
+    fn readiness_is_one_status_at_a_time_and_build_info_one_pair() {
+        let metrics = Metrics::new(&[]);
+        let text = metrics.render(0.0);
+        for status in READINESS {
+            assert!(
+                text.contains(&format!(
+                    "release_flow_readiness{{status=\"{status}\"}} 0\n"
+                )),
+                "before any probe every status is 0:\n{text}"
+            );
+        }
+        assert!(!text.contains("release_flow_build_info{"), "{text}");
+
+        metrics.set_readiness("fail");
+        metrics.set_readiness("warn");
+        metrics.set_build_info("1.2.3", None);
+        metrics.set_build_info("1.2.3", Some("0123abc"));
+        let text = metrics.render(0.0);
+        for line in [
+            "# TYPE release_flow_readiness gauge\n",
+            "release_flow_readiness{status=\"pass\"} 0\n",
+            "release_flow_readiness{status=\"warn\"} 1\n",
+            "release_flow_readiness{status=\"fail\"} 0\n",
+            "# TYPE release_flow_build_info gauge\n",
+            "release_flow_build_info{version=\"1.2.3\",release_id=\"0123abc\"} 1\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("release_id=\"unknown\""), "{text}");
     }
 
     #[test]

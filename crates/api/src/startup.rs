@@ -80,6 +80,11 @@ impl Application {
             !settings.env.is_development(),
         );
         let passwords = PasswordHasher::new(settings.session.hash_concurrency);
+        let metrics = Metrics::new(ROUTES);
+        metrics.set_build_info(
+            settings.release.version,
+            settings.release.release_id.as_deref(),
+        );
         let state = AppState::new(Shared {
             settings: Arc::new(settings),
             edge,
@@ -91,7 +96,7 @@ impl Application {
             login_limits: LoginLimits::default(),
             passwords,
             frontend,
-            metrics: Arc::new(Metrics::new(ROUTES)),
+            metrics: Arc::new(metrics),
         });
         let shutdown = CancellationToken::new();
         jobs::spawn_all(&state, &shutdown);

@@ -56,7 +56,9 @@ enum Command {
         expect_host: Option<String>,
         #[arg(long, default_value = "CHANGELOG.md")]
         changelog: PathBuf,
-        /// Print JSON instead of the checklist.
+        /// Print JSON instead of the checklist: {"ok", "items": [{"id", "title", "passed",
+        /// "detail", "durationMs"}]}. Either way, when GITHUB_STEP_SUMMARY names a file (GitHub
+        /// Actions sets it), the checklist is appended to it as Markdown.
         #[arg(long)]
         json: bool,
     },
@@ -184,7 +186,7 @@ fn main() -> ExitCode {
             json,
         } => {
             let options = verify::Options {
-                api,
+                api: api.clone(),
                 frontend,
                 instances,
                 email,
@@ -207,6 +209,17 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", verify::render_human(&items));
             }
+            if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty())
+            {
+                // The checklist decides the exit code; a summary that cannot be written is
+                // only reported.
+                if let Err(e) = append(&summary, &verify::render_markdown(&items, &api)) {
+                    eprintln!(
+                        "warning: cannot append to GITHUB_STEP_SUMMARY ({}): {e}",
+                        std::path::Path::new(&summary).display()
+                    );
+                }
+            }
             if ok {
                 ExitCode::SUCCESS
             } else {
@@ -214,4 +227,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Appends `text` to the file at `path`, creating it if needed.
+fn append(path: &std::ffi::OsStr, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
 }

@@ -244,3 +244,67 @@ async fn an_affinity_cookie_is_caught() {
 async fn a_failing_warmup_is_caught() {
     assert_eq!(failures_with(Defect::WarmupFailing).await, ["login-warmup"]);
 }
+
+/// The binary as a workflow step runs it: `--json` on standard output, and the checklist
+/// appended as Markdown to the file `GITHUB_STEP_SUMMARY` names, after what earlier steps wrote.
+#[tokio::test]
+async fn the_binary_prints_json_and_appends_the_checklist_to_the_job_summary() {
+    let url = fake_deployment(Defect::WarmupFailing).await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("step-summary.md");
+    std::fs::write(&summary, "## Deploy\n\nDeployed.\n\n").unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_release-check"))
+        .args([
+            "verify",
+            "--api",
+            &url,
+            "--frontend",
+            &url,
+            "--email",
+            EMAIL,
+        ])
+        .args(["--forwarded-proto", "--expect-host", FAKE_HOST, "--json"])
+        .arg("--changelog")
+        .arg(changelog())
+        .env("RELEASE_CHECK_PASSWORD", PASSWORD)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .await
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1), "one item fails");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 7);
+    let failed: Vec<_> = items
+        .iter()
+        .filter(|i| i["passed"] == false)
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["login-warmup"]);
+    assert!(items
+        .iter()
+        .all(|i| i["title"].is_string() && i["detail"].is_string() && i["durationMs"].is_u64()));
+
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        markdown.starts_with(
+            "## Deploy\n\nDeployed.\n\n### Compliance checklist: 6 of 7 passed (1 failed)\n"
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains(&format!("Target: `{url}`")), "{markdown}");
+    assert!(
+        markdown.contains("| ❌ | Login triggers warmup without errors | "),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| ✅ | Health check green | "),
+        "{markdown}"
+    );
+    assert_eq!(
+        markdown.matches("\n| ✅ |").count() + markdown.matches("\n| ❌ |").count(),
+        7
+    );
+}

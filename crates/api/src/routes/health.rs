@@ -223,6 +223,12 @@ impl HealthReport {
             );
             status = status.max(Status::Warn);
         }
+        // Every probe, whoever asked for it, is what `release_flow_readiness` reports.
+        state.metrics.set_readiness(match status {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        });
         let release = &state.settings.release;
         HealthReport {
             status,

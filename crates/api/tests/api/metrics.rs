@@ -1,6 +1,8 @@
+use std::time::Duration;
+
 use reqwest::Method;
 
-use crate::helpers::{spawn_app, Backend, TestConfig};
+use crate::helpers::{refusing_address, spawn_app, Backend, TestApp, TestConfig};
 
 const TOKEN: &str = "metrics-token-0123456789";
 
@@ -65,4 +67,71 @@ async fn metrics_count_requests_per_route_with_latency_histograms() {
     assert!(text.contains("# TYPE http_request_duration_seconds histogram"));
     // Unmatched paths never become labels: a client cannot grow the series.
     assert!(!text.contains("/api/nope"));
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app
+        .request(Method::GET, "/metrics")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_carry_the_build_and_the_last_readiness() {
+    let app = TestConfig::new(Backend::Sqlite)
+        .var("METRICS_TOKEN", TOKEN)
+        .var("RENDER_GIT_COMMIT", "4f1c2e9d")
+        .spawn()
+        .await;
+    app.wait_for_readiness("pass", Duration::from_secs(10))
+        .await;
+
+    let text = scrape(&app).await;
+    let build = format!(
+        "release_flow_build_info{{version=\"{}\",release_id=\"4f1c2e9d\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for line in [
+        build.as_str(),
+        "release_flow_readiness{status=\"pass\"} 1\n",
+        "release_flow_readiness{status=\"warn\"} 0\n",
+        "release_flow_readiness{status=\"fail\"} 0\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_turns_fail_on_its_own_when_the_database_is_unreachable() {
+    // Nobody calls /api/health here: the periodic probe that runs while /metrics is on does.
+    let app = TestConfig::new(Backend::Postgres)
+        .var(
+            "DATABASE_URL",
+            format!("postgres://app@{}/app", refusing_address()),
+        )
+        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .var("METRICS_TOKEN", TOKEN)
+        .spawn()
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&app).await;
+        if text.contains("release_flow_readiness{status=\"fail\"} 1\n") {
+            assert!(text.contains("release_flow_readiness{status=\"pass\"} 0\n"));
+            assert!(
+                !text.contains("route=\"/api/health\""),
+                "the probe is not a request:\n{text}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness never turned fail:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,7 +1,8 @@
 //! The compliance checklist (docs/RELEASE_FLOW.md), run against a deployment: each item is an
 //! HTTP conversation with the API or the frontend, and reports what it saw.
 //!
-//! This file runs the items in order and renders the result; each item is a method on the shared
+//! This file runs the items in order and renders the result (for a person, and as Markdown for a
+//! GitHub Actions job summary); each item is a method on the shared
 //! `Checker` (`checker.rs`, with the HTTP helpers), in a file per checklist concern: `health.rs`,
 //! `https.rs`, `headers.rs`, `session.rs` (login, warmup, stateless) and `changelog.rs`.
 
@@ -164,4 +165,74 @@ pub fn render_human(items: &[Item]) -> String {
     let passed = items.iter().filter(|i| i.passed).count();
     out.push_str(&format!("{passed} of {} passed\n", items.len()));
     out
+}
+
+/// The checklist as Markdown, for a GitHub Actions job summary (`$GITHUB_STEP_SUMMARY`): a
+/// heading with the target and the count, then a table of the items, each detail on one line
+/// with `|` escaped; newline-terminated.
+pub fn render_markdown(items: &[Item], api: &str) -> String {
+    let passed = items.iter().filter(|i| i.passed).count();
+    let verdict = if passed == items.len() {
+        "all passed".to_owned()
+    } else {
+        format!("{} failed", items.len() - passed)
+    };
+    let mut out = format!(
+        "### Compliance checklist: {passed} of {} passed ({verdict})\n\nTarget: `{}`\n\n",
+        items.len(),
+        api.replace('`', "'")
+    );
+    out.push_str("| | Item | What was seen | Time |\n|---|---|---|---:|\n");
+    for item in items {
+        let mark = if item.passed { "✅" } else { "❌" };
+        out.push_str(&format!(
+            "| {mark} | {} | {} | {} ms |\n",
+            table_cell(item.title),
+            table_cell(&item.detail),
+            item.duration_ms
+        ));
+    }
+    out
+}
+
+/// `text` fit for one Markdown table cell: one line, `|` escaped.
+fn table_cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &'static str, passed: bool, detail: &str) -> Item {
+        Item {
+            id,
+            title: "A title",
+            passed,
+            detail: detail.to_owned(),
+            duration_ms: 7,
+        }
+    }
+
+    #[test]
+    fn markdown_is_a_table_with_one_line_per_item() {
+        let items = [
+            item("health", true, "200 in 3 ms"),
+            item("https", false, "no redirect |\nsaw 200"),
+        ];
+        assert_eq!(
+            render_markdown(&items, "https://api.example.com"),
+            "### Compliance checklist: 1 of 2 passed (1 failed)\n\n\
+             Target: `https://api.example.com`\n\n\
+             | | Item | What was seen | Time |\n\
+             |---|---|---|---:|\n\
+             | ✅ | A title | 200 in 3 ms | 7 ms |\n\
+             | ❌ | A title | no redirect \\| saw 200 | 7 ms |\n"
+        );
+        assert!(render_markdown(&items[..1], "x")
+            .starts_with("### Compliance checklist: 1 of 1 passed (all passed)\n"));
+    }
 }
