@@ -9,13 +9,20 @@
 //!
 //! Variants: bare, api-catch-panic, tower-http-catch-panic, tower-http-csrf, and stack: the
 //! production stack (`APP_ENV=production`, every layer, the real router and state) around
-//! `GET /health` with the headers Render's edge adds.
+//! `GET /health` with the headers Render's edge adds; hdrs: the bare route sending the same
+//! header bytes as the stack's answer (the reference `bench/health.sh` sets its target against).
 //! docs/PERFORMANCE.md records the figures.
 
 use std::{hint::black_box, time::Instant};
 
 use api::http::catch_panic::CatchPanicLayer;
-use axum::{body::Body, http::Request, routing::get, Router};
+use axum::{
+    body::Body,
+    http::{HeaderName, HeaderValue, Request},
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
 use tower::{Layer, Service, ServiceExt};
 
 async fn per_request<S>(service: &S, requests: u32) -> f64
@@ -51,21 +58,63 @@ async fn run(which: usize, requests: u32) -> f64 {
                 .expect("a valid origin");
             per_request(&layer.layer(route), requests).await
         }
+        5 => {
+            let policy = edge_policy::Policy::from_toml(edge_policy::EMBEDDED_POLICY).unwrap();
+            let mut headers: Vec<(HeaderName, HeaderValue)> = policy
+                .headers_for("production", edge_policy::ResponseClass::Api, &[])
+                .unwrap()
+                .iter()
+                .map(|h| h.http())
+                .collect();
+            headers.push(policy.hsts().http());
+            headers.push((
+                HeaderName::from_static("x-request-id"),
+                HeaderValue::from_static("0123abcd-000000000001"),
+            ));
+            headers.push((
+                HeaderName::from_static("content-type"),
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ));
+            let headers: &'static [(HeaderName, HeaderValue)] = headers.leak();
+            let route = Router::new().route(
+                "/health",
+                get(move || async move {
+                    let mut response = "ok\n".into_response();
+                    for (name, value) in headers {
+                        response.headers_mut().insert(name.clone(), value.clone());
+                    }
+                    response
+                }),
+            );
+            per_request(&route, requests).await
+        }
         _ => {
             let dir = std::env::temp_dir().join(format!("layer-cost-{}", std::process::id()));
             let settings = api::Settings::from_vars([
                 ("APP_ENV", "production"),
                 ("PORT", "0"),
-                ("SESSION_SECRET", "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"),
-                ("DATABASE_URL", &format!("sqlite://{}/app.db", dir.display())),
+                (
+                    "SESSION_SECRET",
+                    "0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+                ),
+                (
+                    "DATABASE_URL",
+                    &format!("sqlite://{}/app.db", dir.display()),
+                ),
                 ("FRONTEND_DIR", "/nonexistent"),
                 ("RUST_LOG", "off"),
             ])
             .expect("valid settings");
             let server = settings.server.clone();
-            let app = api::Application::build(settings).await.expect("the application");
+            let app = api::Application::build(settings)
+                .await
+                .expect("the application");
             let state = app.state().clone();
-            let stack = api::http::stack::with_layers(api::router::router(state.clone()), &server, &state.edge);
+            let stack = api::http::stack::with_layers(
+                api::router::router(state.clone()),
+                &server,
+                &state.edge,
+            );
             let t = per_request(&stack, requests).await;
             let _ = std::fs::remove_dir_all(dir);
             t
@@ -78,12 +127,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-const VARIANTS: [&str; 5] = [
+const VARIANTS: [&str; 6] = [
     "bare",
     "api-catch-panic",
     "tower-http-catch-panic",
     "tower-http-csrf",
     "stack",
+    "hdrs",
 ];
 
 #[tokio::main(flavor = "current_thread")]
@@ -92,7 +142,10 @@ async fn main() {
     if args.first().map(String::as_str) == Some("--only") {
         let variant = args.get(1).expect("--only VARIANT REQUESTS");
         let requests: u32 = args.get(2).and_then(|a| a.parse().ok()).expect("REQUESTS");
-        let index = VARIANTS.iter().position(|v| v == variant).expect("a known variant");
+        let index = VARIANTS
+            .iter()
+            .position(|v| v == variant)
+            .expect("a known variant");
         run(index, requests).await;
         return;
     }

@@ -195,16 +195,18 @@ impl TrustedProxy {
         if !self.forwarded_proto {
             return Scheme::Unknown;
         }
-        let Some(value) = headers
-            .get(&X_FORWARDED_PROTO)
-            .and_then(|v| v.to_str().ok())
-        else {
+        let Some(value) = headers.get(&X_FORWARDED_PROTO) else {
             return Scheme::Unknown;
         };
-        let first = value.split(',').next().unwrap_or_default().trim();
-        if first.eq_ignore_ascii_case("https") {
+        // A chain (`https, http`) names the client's scheme first; a lone value needs no split.
+        let bytes = value.as_bytes();
+        let first = match bytes.iter().position(|b| *b == b',') {
+            Some(comma) => bytes[..comma].trim_ascii(),
+            None => bytes.trim_ascii(),
+        };
+        if first.eq_ignore_ascii_case(b"https") {
             Scheme::Https
-        } else if first.eq_ignore_ascii_case("http") {
+        } else if first.eq_ignore_ascii_case(b"http") {
             Scheme::Http
         } else {
             Scheme::Unknown

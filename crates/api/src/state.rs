@@ -93,6 +93,8 @@ impl Default for Lifecycle {
 #[derive(Debug, Default)]
 pub struct SchemaStatus {
     state: Mutex<Schema>,
+    /// Mirrors `Failed { release_fault: true, .. }` for liveness, which reads it on every probe.
+    release_fault: AtomicBool,
     /// Serialises migration runs within the process (the background job and a warmup may both
     /// try at once); [`crate::migrate`] serialises them between processes.
     running: tokio::sync::Mutex<()>,
@@ -119,17 +121,19 @@ impl SchemaStatus {
 
     /// Whether the last run failed in a way this release cannot recover from by waiting.
     pub fn release_fault(&self) -> bool {
-        matches!(
-            self.get(),
+        self.release_fault.load(Ordering::Acquire)
+    }
+
+    fn set(&self, schema: Schema) {
+        let fault = matches!(
+            schema,
             Schema::Failed {
                 release_fault: true,
                 ..
             }
-        )
-    }
-
-    fn set(&self, schema: Schema) {
+        );
         *self.state.lock().expect("schema status lock") = schema;
+        self.release_fault.store(fault, Ordering::Release);
     }
 
     /// Applies pending migrations unless this process already has, one run at a time, waiting

@@ -4,6 +4,11 @@
 //! limit's 429 — so a cross-origin frontend always reads the JSON error instead of a network
 //! error (Fetch standard, "CORS check"). Only paths under `/api` get it: documents and hashed
 //! assets stay free of `Vary: origin`, which would split every cache by origin.
+//!
+//! tower-http's `Cors` service owns a copy of its settings (several vectors), and the stack is
+//! cloned for every request (hyper-util's service adapter does that), so the `Cors` service is
+//! built only for a request under `/api`, from settings shared behind an `Arc`: liveness and the
+//! static files never pay for it (measured with `bench/layers.sh`).
 
 use std::{
     future::Future,
@@ -18,7 +23,7 @@ use axum::{
     http::{header, Method, Request, Response},
     BoxError,
 };
-use tower::{Layer, Service};
+use tower::{util::Oneshot, Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::edge::{is_api_path, Edge};
@@ -27,7 +32,7 @@ use crate::edge::{is_api_path, Edge};
 /// only ever served from the API's own origin).
 #[derive(Clone, Debug)]
 pub struct ApiCorsLayer {
-    cors: Option<CorsLayer>,
+    cors: Option<Arc<CorsLayer>>,
 }
 
 impl ApiCorsLayer {
@@ -40,17 +45,18 @@ impl ApiCorsLayer {
                 .allow_headers([header::CONTENT_TYPE])
                 .max_age(Duration::from_secs(600))
         });
-        Self { cors }
+        Self {
+            cors: cors.map(Arc::new),
+        }
     }
 }
 
-impl<S: Clone> Layer<S> for ApiCorsLayer {
+impl<S> Layer<S> for ApiCorsLayer {
     type Service = ApiCors<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        let inner = AxumBody(inner);
         ApiCors {
-            cors: self.cors.as_ref().map(|c| c.layer(inner.clone())),
-            inner,
+            cors: self.cors.clone(),
+            inner: AxumBody(inner),
         }
     }
 }
@@ -58,31 +64,30 @@ impl<S: Clone> Layer<S> for ApiCorsLayer {
 /// See [`ApiCorsLayer`].
 #[derive(Clone, Debug)]
 pub struct ApiCors<S> {
-    cors: Option<Cors<AxumBody<S>>>,
+    cors: Option<Arc<CorsLayer>>,
     inner: AxumBody<S>,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for ApiCors<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>>,
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ApiCorsFuture<<Cors<AxumBody<S>> as Service<Request<B>>>::Future, S::Future>;
+    type Future = ApiCorsFuture<Oneshot<Cors<AxumBody<S>>, Request<B>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if let Some(cors) = &mut self.cors {
-            ready!(cors.poll_ready(cx))?;
-        }
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        match &mut self.cors {
+        match &self.cors {
             Some(cors) if is_api_path(request.uri().path()) => ApiCorsFuture::Cors {
-                inner: cors.call(request),
+                // A fresh inner service, readied by `oneshot`; `self.inner` stays ready for
+                // whoever polled it.
+                inner: cors.layer(self.inner.clone()).oneshot(request),
             },
             _ => ApiCorsFuture::Plain {
                 inner: self.inner.call(request),

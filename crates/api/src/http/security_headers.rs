@@ -14,7 +14,7 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use axum::http::{header, Request, Response, StatusCode};
+use axum::http::{header, HeaderName, Request, Response, StatusCode};
 use edge_policy::ResponseClass;
 use tower::{Layer, Service};
 
@@ -95,6 +95,8 @@ where
     }
 }
 
+static X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+
 fn apply<B>(edge: &Edge, response: &mut Response<B>, class: ResponseClass, https: bool) {
     let class = if is_redirect(response.status()) {
         ResponseClass::Redirect
@@ -115,7 +117,7 @@ fn apply<B>(edge: &Edge, response: &mut Response<B>, class: ResponseClass, https
     }
     // Nothing here sets them, but a future dependency might: never advertise the stack.
     headers.remove(header::SERVER);
-    headers.remove("x-powered-by");
+    headers.remove(&X_POWERED_BY);
 }
 
 /// A redirect sends the client elsewhere (RFC 9110 §15.4). 304 is in the 3xx class but is not one:
