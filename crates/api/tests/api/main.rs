@@ -13,6 +13,7 @@ mod errors;
 mod frontend;
 mod health;
 mod hostile_input;
+mod http_semantics;
 mod metrics;
 mod shutdown;
 mod warmup;
