@@ -16,4 +16,5 @@ mod hostile_input;
 mod http_semantics;
 mod metrics;
 mod shutdown;
+mod static_paths;
 mod warmup;
