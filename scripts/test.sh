@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README.md): formatting and lints, the Rust tests (SQLite, and
-# PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the policy
+# PostgreSQL when TEST_DATABASE_URL is set; the static-file differential test against nginx when
+# nginx is on PATH, which CI requires), the frontend build with the edge files, the policy
 # drift check for every environment, Netlify's parsers over the emitted files, a schemathesis run
 # against the OpenAPI document, the frontend's unit tests against the real API, a short
 # rolling-deploy rehearsal behind nginx (with PostgreSQL), and the end-to-end test in Chromium.
@@ -16,7 +17,7 @@ step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "Rust tests"
+step "Rust tests (with the differential test: one build served by the api binary and by nginx)"
 cargo test --workspace --locked
 
 step "hadolint (error level) on the Dockerfile"

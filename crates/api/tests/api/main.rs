@@ -8,6 +8,7 @@ mod config_errors;
 mod connections;
 mod cors;
 mod database_faults;
+mod differential;
 mod disk_faults;
 mod edge;
 mod errors;
