@@ -320,12 +320,16 @@ fn byte_range(request: &HeaderMap, etag: &ETag, total: u64) -> Range {
     let Some(value) = request.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Range::Whole;
     };
-    if request.contains_key(header::IF_RANGE) {
+    let mut if_range_lines = request.get_all(header::IF_RANGE).iter();
+    if if_range_lines.next().is_some() {
         match request.typed_get::<IfRange>() {
-            Some(if_range) if !if_range.is_modified(Some(etag), None) => {}
-            // Another validator, a date (no Last-Modified is sent), or a value that is neither
-            // an entity-tag nor an HTTP-date: the condition is false, so the Range is ignored —
-            // never a part of what may be another representation.
+            // One validator (the field is a single value, §5.3), and it is this
+            // representation's tag.
+            Some(if_range)
+                if if_range_lines.next().is_none() && !if_range.is_modified(Some(etag), None) => {}
+            // Another validator, a date (no Last-Modified is sent), a value that is neither an
+            // entity-tag nor an HTTP-date, or two field lines: the condition is false, so the
+            // Range is ignored — never a part of what may be another representation.
             _ => return Range::Whole,
         }
     }
@@ -470,6 +474,16 @@ mod tests {
                 "{value:?}"
             );
         }
+        assert_eq!(
+            respond(&[
+                ("range", "bytes=2-4"),
+                ("if-range", "\"abc\""),
+                ("if-range", "\"abc\"")
+            ])
+            .status(),
+            200,
+            "two field lines of a single-value field"
+        );
     }
 
     #[test]
