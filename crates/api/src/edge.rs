@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use edge_policy::{policy::Redirect, Policy, PolicyError, ResponseClass};
 
-use crate::config::AppEnv;
+use crate::{config::AppEnv, static_files::path};
 
 /// Render's health check path: never redirected to HTTPS, never logged, no database behind it.
 pub const LIVENESS_PATH: &str = "/health";
@@ -114,10 +114,34 @@ impl Edge {
         })
     }
 
-    /// What a response to `path` is, before its status is known: the API (JSON endpoints,
-    /// liveness, metrics), a hashed asset, or a document (the SPA).
-    pub fn class_of_path(&self, path: &str) -> ResponseClass {
-        if path == LIVENESS_PATH || path == METRICS_PATH || is_api_path(path) {
+    /// What a response to the request path `raw` is, before its status is known: the API (JSON
+    /// endpoints, liveness, metrics), a hashed asset, or a document (the SPA).
+    ///
+    /// Outside the routes, the path is resolved as the frontend fallback resolves it
+    /// ([`path::normalize`]: decoded once, dot segments applied), so the class follows what is
+    /// served: `/x/../assets/app.js` is the asset, `/assets/..` is index.html (a document, never
+    /// cached as immutable), `//api/x` and `/API/x` are the API's JSON 404. A path that resolves
+    /// to no name (it climbs above the root, or decodes to no text) is answered with a JSON
+    /// error: the API class.
+    pub fn class_of_path(&self, raw: &str) -> ResponseClass {
+        // The routes match the path as it came.
+        if raw == LIVENESS_PATH || raw == METRICS_PATH || is_api_path(raw) {
+            return ResponseClass::Api;
+        }
+        let resolved;
+        let path = if raw.contains('%') || raw.contains("//") || raw.contains("/.") {
+            match path::normalize(raw) {
+                Ok(normalized) => {
+                    resolved = normalized;
+                    resolved.as_str()
+                }
+                Err(_) => return ResponseClass::Api,
+            }
+        } else {
+            // Nothing to decode or resolve: `normalize` would return it unchanged.
+            raw
+        };
+        if path::is_api_spelling(path) {
             ResponseClass::Api
         } else if path.starts_with(&*self.assets_prefix) {
             ResponseClass::Asset
@@ -417,6 +441,37 @@ mod tests {
         assert!(edge.is_https_exempt(LIVENESS_PATH));
         assert!(edge.is_quiet("/assets/app-1234.js"));
         assert!(!edge.is_quiet("/api/health"));
+    }
+
+    #[test]
+    fn the_class_follows_the_path_as_the_fallback_resolves_it() {
+        let edge = edge_with_redirects("");
+        for (raw, class) in [
+            ("/", ResponseClass::Document),
+            ("/reports/q3", ResponseClass::Document),
+            ("/assets/app-1a2b.js", ResponseClass::Asset),
+            ("/health", ResponseClass::Api),
+            ("/metrics", ResponseClass::Api),
+            ("/api/health", ResponseClass::Api),
+            // Decoded once, dot segments applied: the class of what is served.
+            ("/%61ssets/app-1a2b.js", ResponseClass::Asset),
+            ("//assets/app-1a2b.js", ResponseClass::Asset),
+            ("/x/../assets/app-1a2b.js", ResponseClass::Asset),
+            ("/assets%2Fapp-1a2b.js", ResponseClass::Asset),
+            ("/assets/..", ResponseClass::Document),
+            ("/assets/%2e%2e/reports", ResponseClass::Document),
+            ("/.well-known/x", ResponseClass::Document),
+            ("//api/x", ResponseClass::Api),
+            ("/API/x", ResponseClass::Api),
+            ("/%61pi/x", ResponseClass::Api),
+            // Routes match the path as it came: `//health` is no route, but a deep link.
+            ("//health", ResponseClass::Document),
+            // No name at all: the JSON error's class.
+            ("/../secret.txt", ResponseClass::Api),
+            ("/%FF", ResponseClass::Api),
+        ] {
+            assert_eq!(edge.class_of_path(raw), class, "{raw}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `Accept-Encoding` (RFC 9110 §12.5.3), parsed to the letter: a comma-separated list over every
-//! field line (§5.3), codings and parameter names case-insensitive (§5.6.6, §8.4.1), `q` a qvalue
-//! of at most three decimals (§12.4.2), `*` for any coding not named, `identity` acceptable
-//! unless refused outright or through `*;q=0`.
+//! field line (§5.3), codings and parameter names case-insensitive (§5.6.6, §8.4.1), `x-gzip`
+//! read as `gzip` (§8.4.1.3), `q` a qvalue of at most three decimals (§12.4.2), `*` for any
+//! coding not named, `identity` acceptable unless refused outright or through `*;q=0`.
 //!
 //! Kept here rather than taken from a crate: `negotiator` (the one maintained parser found)
 //! compares the parameter name `q` case-sensitively, so `br;Q=0` would still get br.
@@ -94,7 +94,14 @@ fn member(text: &str) -> Option<(String, u16)> {
             q = qvalue(value.trim())?;
         }
     }
-    Some((token.to_ascii_lowercase(), q))
+    let token = token.to_ascii_lowercase();
+    // RFC 9110 §8.4.1.3: a recipient SHOULD consider "x-gzip" equivalent to "gzip".
+    let token = if token == "x-gzip" {
+        "gzip".to_owned()
+    } else {
+        token
+    };
+    Some((token, q))
 }
 
 /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
@@ -153,6 +160,13 @@ mod tests {
     fn coding_names_are_case_insensitive_rfc9110_8_4_1() {
         assert_eq!(choose(&["GZIP"]), Some(Coding::Gzip));
         assert_eq!(choose(&["Br"]), Some(Coding::Brotli));
+    }
+
+    #[test]
+    fn x_gzip_is_gzip_rfc9110_8_4_1_3() {
+        assert_eq!(choose(&["x-gzip"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["X-GZIP;q=0.5, br;q=0.4"]), Some(Coding::Gzip));
+        assert_eq!(choose(&["x-gzip;q=0"]), Some(Coding::Identity));
     }
 
     #[test]

@@ -313,15 +313,24 @@ enum Range {
 }
 
 /// The byte range to send: one satisfiable range when `Range` asks for exactly one (and any
-/// `If-Range` names this representation's ETag, strong comparison, §13.1.5); the whole
-/// representation for anything else the field may say (§14.2: a server may ignore it).
+/// `If-Range` is this representation's ETag, strong comparison, §13.1.5); the whole
+/// representation for anything else the field may say (§14.2: a server may ignore it), and
+/// whenever an `If-Range` does not match, parseable or not.
 fn byte_range(request: &HeaderMap, etag: &ETag, total: u64) -> Range {
     let Some(value) = request.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Range::Whole;
     };
-    if let Some(if_range) = request.typed_get::<IfRange>() {
-        if if_range.is_modified(Some(etag), None) {
-            return Range::Whole;
+    let mut if_range_lines = request.get_all(header::IF_RANGE).iter();
+    if if_range_lines.next().is_some() {
+        match request.typed_get::<IfRange>() {
+            // One validator (the field is a single value, §5.3), and it is this
+            // representation's tag.
+            Some(if_range)
+                if if_range_lines.next().is_none() && !if_range.is_modified(Some(etag), None) => {}
+            // Another validator, a date (no Last-Modified is sent), a value that is neither an
+            // entity-tag nor an HTTP-date, or two field lines: the condition is false, so the
+            // Range is ignored — never a part of what may be another representation.
+            _ => return Range::Whole,
         }
     }
     let Ok(parsed) = http_range_header::parse_range_header(value) else {
@@ -448,6 +457,32 @@ mod tests {
         assert_eq!(
             respond(&[("range", "bytes=2-4"), ("if-range", "\"abc\"")]).status(),
             206
+        );
+        assert_eq!(
+            respond(&[("range", "bytes=2-4"), ("if-range", "W/\"abc\"")]).status(),
+            200,
+            "a weak tag never matches"
+        );
+    }
+
+    #[test]
+    fn an_if_range_that_is_no_validator_sends_the_whole_rfc9110_13_1_5() {
+        for value in ["abc", "garbage", "", "\"abc\", \"def\""] {
+            assert_eq!(
+                respond(&[("range", "bytes=2-4"), ("if-range", value)]).status(),
+                200,
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            respond(&[
+                ("range", "bytes=2-4"),
+                ("if-range", "\"abc\""),
+                ("if-range", "\"abc\"")
+            ])
+            .status(),
+            200,
+            "two field lines of a single-value field"
         );
     }
 
