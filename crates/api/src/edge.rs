@@ -128,20 +128,11 @@ impl Edge {
         if raw == LIVENESS_PATH || raw == METRICS_PATH || is_api_path(raw) {
             return ResponseClass::Api;
         }
-        let resolved;
-        let path = if raw.contains('%') || raw.contains("//") || raw.contains("/.") {
-            match path::normalize(raw) {
-                Ok(normalized) => {
-                    resolved = normalized;
-                    resolved.as_str()
-                }
-                Err(_) => return ResponseClass::Api,
-            }
-        } else {
-            // Nothing to decode or resolve: `normalize` would return it unchanged.
-            raw
+        let Ok(path) = resolve(raw) else {
+            // A path that names nothing is answered with a JSON error.
+            return ResponseClass::Api;
         };
-        if path::is_api_spelling(path) {
+        if path::is_api_spelling(&path) {
             ResponseClass::Api
         } else if path.starts_with(&*self.assets_prefix) {
             ResponseClass::Asset
@@ -150,6 +141,12 @@ impl Edge {
         }
     }
 
+    /// Whether `raw` is under `/api` however spelt (`//api/x`, `/API/x`, `/%61pi/x`): the
+    /// JSON API, which CORS covers. Liveness and metrics are not: they answer Render and
+    /// Prometheus, never a page.
+    pub fn is_api_request(&self, raw: &str) -> bool {
+        is_api_path(raw) || resolve(raw).is_ok_and(|path| path::is_api_spelling(&path))
+    }
     /// The headers a response of `class` carries.
     pub fn headers(&self, class: ResponseClass) -> &ClassHeaders {
         match class {
@@ -183,6 +180,16 @@ impl Edge {
                     .map(|splat| r.to.replace(":splat", splat)),
                 None => (r.from == path).then(|| r.to.clone()),
             })
+    }
+}
+
+/// `raw` as the static files resolve it (`static_files::path::normalize`), without the work
+/// when there is nothing to decode or resolve.
+fn resolve(raw: &str) -> Result<std::borrow::Cow<'_, str>, path::PathError> {
+    if raw.contains('%') || raw.contains("//") || raw.contains("/.") {
+        path::normalize(raw).map(std::borrow::Cow::Owned)
+    } else {
+        Ok(std::borrow::Cow::Borrowed(raw))
     }
 }
 

@@ -26,13 +26,14 @@ use axum::{
 use tower::{util::Oneshot, Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
-use crate::edge::{is_api_path, Edge};
+use crate::edge::Edge;
 
 /// CORS on `/api` paths, or nothing when the policy names no frontend origin (the frontend is
 /// only ever served from the API's own origin).
 #[derive(Clone, Debug)]
 pub struct ApiCorsLayer {
     cors: Option<Arc<CorsLayer>>,
+    edge: Arc<Edge>,
 }
 
 impl ApiCorsLayer {
@@ -43,10 +44,13 @@ impl ApiCorsLayer {
                 .allow_credentials(true)
                 .allow_methods([Method::GET, Method::POST])
                 .allow_headers([header::CONTENT_TYPE])
+                // A cross-origin page reads when to retry a 429 or a 503.
+                .expose_headers([header::RETRY_AFTER])
                 .max_age(Duration::from_secs(600))
         });
         Self {
             cors: cors.map(Arc::new),
+            edge: edge.clone(),
         }
     }
 }
@@ -56,6 +60,7 @@ impl<S> Layer<S> for ApiCorsLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ApiCors {
             cors: self.cors.clone(),
+            edge: self.edge.clone(),
             inner: AxumBody(inner),
         }
     }
@@ -65,6 +70,7 @@ impl<S> Layer<S> for ApiCorsLayer {
 #[derive(Clone, Debug)]
 pub struct ApiCors<S> {
     cors: Option<Arc<CorsLayer>>,
+    edge: Arc<Edge>,
     inner: AxumBody<S>,
 }
 
@@ -84,7 +90,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match &self.cors {
-            Some(cors) if is_api_path(request.uri().path()) => ApiCorsFuture::Cors {
+            Some(cors) if self.edge.is_api_request(request.uri().path()) => ApiCorsFuture::Cors {
                 // A fresh inner service, readied by `oneshot`; `self.inner` stays ready for
                 // whoever polled it.
                 inner: cors.layer(self.inner.clone()).oneshot(request),

@@ -116,7 +116,19 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
             "method_not_allowed",
             "this method is not allowed here; see the Allow header",
         ),
+        StatusCode::NOT_ACCEPTABLE => (
+            "not_acceptable",
+            "no representation matches the request's Accept-Encoding",
+        ),
         StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive"),
+        StatusCode::PRECONDITION_FAILED => (
+            "precondition_failed",
+            "the resource does not match the request's If-Match",
+        ),
+        StatusCode::RANGE_NOT_SATISFIABLE => (
+            "range_not_satisfiable",
+            "the requested range is outside the representation; see Content-Range",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload_too_large",
             "the request body is larger than the server accepts",

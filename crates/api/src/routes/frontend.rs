@@ -43,8 +43,8 @@ pub async fn fallback(
     if let Some(target) = state.edge.redirect_target(&path) {
         // The query goes along, as Netlify and Cloudflare keep it for the same rule.
         let location = match uri.query() {
-            Some(query) => format!("{target}?{query}"),
-            None => target,
+            Some(query) if !query.is_empty() => format!("{target}?{query}"),
+            _ => target,
         };
         if let Ok(location) = HeaderValue::try_from(location) {
             return (

@@ -187,6 +187,33 @@ async fn a_429_carries_cors_rfc6585_4() {
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
     assert_cors(&pairs(&limited), FRONTEND, "429");
+    // Fetch standard, "CORS-safelisted response-header name": Retry-After is not one, so the
+    // page reads it only when the answer exposes it.
+    assert_eq!(
+        limited.headers()["access-control-expose-headers"],
+        "retry-after"
+    );
+}
+
+#[tokio::test]
+async fn every_spelling_of_the_api_carries_cors_for_an_allowed_origin() {
+    let app = production().await;
+    for path in [
+        "//api/nothing",
+        "/API/nothing",
+        "/%61pi/nothing",
+        "/x/../api/nothing",
+    ] {
+        let response = app
+            .raw(
+                "GET",
+                path,
+                &[("origin", FRONTEND), ("x-forwarded-proto", "https")],
+            )
+            .await;
+        assert_eq!(response.status, 404, "{path}");
+        assert_cors(&response.headers, FRONTEND, path);
+    }
 }
 
 #[tokio::test]

@@ -319,7 +319,11 @@ async fn if_match_in_every_form_rfc9110_13_1_1() {
         let response = app.raw("GET", SCRIPT_URL, &headers).await;
         assert_eq!(response.status, status, "{what}: {lines:?}");
         if status == 412 {
-            assert_eq!(response.json()["error"]["code"], "bad_request", "{what}");
+            assert_eq!(
+                response.json()["error"]["code"],
+                "precondition_failed",
+                "{what}"
+            );
             assert_eq!(response.header("content-type"), Some("application/json"));
         } else {
             assert_eq!(response.body, dist.read("assets/app-1a2b3c4d.js.gz"));
@@ -612,7 +616,7 @@ async fn nothing_acceptable_is_a_json_406_that_still_varies_rfc9110_15_5_7() {
         let response = app.raw("GET", SCRIPT_URL, &headers).await;
         assert_eq!(response.status, 406, "{lines:?}: {response:?}");
         assert_eq!(response.header("vary"), Some("accept-encoding"));
-        assert_eq!(response.json()["error"]["code"], "bad_request");
+        assert_eq!(response.json()["error"]["code"], "not_acceptable");
     }
     // A file with one representation: identity refused and nothing else to offer.
     let response = app

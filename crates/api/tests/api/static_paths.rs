@@ -215,7 +215,9 @@ async fn policy_redirects_keep_the_query_as_it_came_rfc9110_10_2_2() {
         ("/login?next=/a", "/?next=/a"),
         ("/login?next=%2Fa&b=%20c", "/?next=%2Fa&b=%20c"),
         ("/login?next=/a?b", "/?next=/a?b"),
-        ("/login?", "/?"),
+        // An empty query is no query: WHATWG URL's `search` of a bare `?` is empty, so
+        // Cloudflare's `destination + search` gives `/` too.
+        ("/login?", "/"),
         // An encoded CRLF stays encoded: no header can be injected through the query.
         (
             "/login?next=%0d%0aSet-Cookie:%20evil=1",
