@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: what a layer costs per request, counted in instructions under callgrind (repeatable
 # on a shared, busy machine, unlike wall time): the bare route, then each candidate layer around
-# it (ours and tower-http's panic layer, tower-http's CSRF layer on a GET). Prints instructions
-# per request and the difference to the bare route. Never pass/fail.
+# it (ours and tower-http's panic layer, tower-http's CSRF layer on a GET), then the bare route
+# sending the production headers (hdrs) and the whole production stack, in-process (no sockets).
+# Prints instructions per request and the difference to the bare route. Never pass/fail.
 #
 # Usage: bench/layers.sh [REQUESTS]     needs valgrind (apt-get install valgrind)
 set -euo pipefail
@@ -22,7 +23,7 @@ count() {
 }
 printf '%-24s %14s %14s\n' variant instr/request "vs bare"
 bare=""
-for variant in bare api-catch-panic tower-http-catch-panic tower-http-csrf stack; do
+for variant in bare api-catch-panic tower-http-catch-panic tower-http-csrf hdrs stack; do
   full=$(count "$variant" "$REQUESTS")
   half=$(count "$variant" $((REQUESTS / 2)))
   per=$(( (full - half) / (REQUESTS - REQUESTS / 2) ))

@@ -3,6 +3,7 @@
 //!
 //! - `layer_cost [ROUNDS] [REQUESTS]`: timed, the variants interleaved in rounds so that drift
 //!   hits all alike; prints nanoseconds per request, the median over rounds.
+//! - `layer_cost --allocs VARIANT REQUESTS`: allocations per request.
 //! - `layer_cost --only VARIANT REQUESTS`: runs one variant, for an instruction count under
 //!   `valgrind --tool=callgrind` (repeatable on a busy machine); `bench/layers.sh` does that for
 //!   every variant and prints instructions per request.
@@ -13,7 +14,30 @@
 //! header bytes as the stack's answer (the reference `bench/health.sh` sets its target against).
 //! docs/PERFORMANCE.md records the figures.
 
-use std::{hint::black_box, time::Instant};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    hint::black_box,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Instant,
+};
+
+/// Counts allocations, so `--allocs VARIANT REQUESTS` can print allocations per request.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 use api::http::catch_panic::CatchPanicLayer;
 use axum::{
@@ -139,6 +163,24 @@ const VARIANTS: [&str; 6] = [
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--allocs") {
+        let variant = args.get(1).expect("--allocs VARIANT REQUESTS");
+        let requests: u32 = args.get(2).and_then(|a| a.parse().ok()).expect("REQUESTS");
+        let index = VARIANTS
+            .iter()
+            .position(|v| v == variant)
+            .expect("a known variant");
+        // The difference between two runs leaves the per-request count without the set-up.
+        let count = |n| async move {
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            run(index, n).await;
+            ALLOCATIONS.load(Ordering::Relaxed) - before
+        };
+        let (full, half) = (count(requests).await, count(requests / 2).await);
+        let per = (full - half) as f64 / f64::from(requests - requests / 2);
+        println!("{variant}: {per:.2} allocations per request");
+        return;
+    }
     if args.first().map(String::as_str) == Some("--only") {
         let variant = args.get(1).expect("--only VARIANT REQUESTS");
         let requests: u32 = args.get(2).and_then(|a| a.parse().ok()).expect("REQUESTS");

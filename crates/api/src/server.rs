@@ -27,9 +27,10 @@ use std::{
 };
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes, HttpBody},
     extract::ConnectInfo,
     http::{header, HeaderValue, Request, Response, Version},
+    BoxError,
 };
 use hyper::body::Incoming;
 use hyper_util::{
@@ -68,17 +69,15 @@ pub struct Shutdown {
 
 /// Accepts connections until `shutdown.stop_accepting`, then closes the listener and returns once
 /// every connection has closed, by its client or at `shutdown.force_close`.
-pub async fn serve<S>(
+pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     limits: ConnectionLimits,
     shutdown: Shutdown,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -143,17 +142,15 @@ type Connection<S> = auto::UpgradeableConnection<
 
 /// Runs one connection through the drain: GOAWAY as soon as it is both draining and known to be
 /// HTTP/2; nothing for HTTP/1 (its responses say `Connection: close`); dropped at the deadline.
-async fn drive<S>(
+async fn drive<S, B>(
     connection: Connection<S>,
     http2: Arc<Http2Seen>,
     shutdown: Shutdown,
     peer: SocketAddr,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
 {
     tokio::pin!(connection);
     let goaway_due = async {
@@ -191,11 +188,11 @@ struct DrainAware<S> {
     http2: Arc<Http2Seen>,
 }
 
-impl<S> Service<Request<Incoming>> for DrainAware<S>
+impl<S, B> Service<Request<Incoming>> for DrainAware<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>,
 {
-    type Response = Response<Body>;
+    type Response = Response<B>;
     type Error = Infallible;
     type Future = DrainAwareFuture<S::Future>;
 
@@ -226,11 +223,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> Future for DrainAwareFuture<F>
+impl<F, B> Future for DrainAwareFuture<F>
 where
-    F: Future<Output = Result<Response<Body>, Infallible>>,
+    F: Future<Output = Result<Response<B>, Infallible>>,
 {
-    type Output = Result<Response<Body>, Infallible>;
+    type Output = Result<Response<B>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();

@@ -1,8 +1,9 @@
 //! A panicking handler becomes a JSON 500; the panic message goes to the log, never to the client.
 //!
 //! tower-http's `CatchPanicLayer` does the same but boxes every response body (it must be able
-//! to return a different body type); this one returns `Either`, so successful responses pass
-//! through without an allocation.
+//! to return a different body type): 200 more instructions per request than this one
+//! (`bench/layers.sh`, docs/PERFORMANCE.md). This one answers in the inner body type
+//! (`ResBody: From<Body>`), so a normal response passes through untouched.
 
 use std::{
     any::Any,
@@ -16,7 +17,6 @@ use axum::{
     body::Body,
     http::{Request, Response, StatusCode},
 };
-use http_body_util::Either;
 use tower::{Layer, Service};
 
 use crate::error::error_response;
@@ -39,8 +39,9 @@ pub struct CatchPanic<S> {
 impl<S, B, ResBody> Service<Request<B>> for CatchPanic<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: From<Body>,
 {
-    type Response = Response<Either<ResBody, Body>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = CatchPanicFuture<S::Future>;
 
@@ -67,22 +68,23 @@ pin_project_lite::pin_project! {
 impl<F, E, ResBody> Future for CatchPanicFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: From<Body>,
 {
-    type Output = Result<Response<Either<ResBody, Body>>, E>;
+    type Output = Result<Response<ResBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             CatchPanicProj::Running { future } => {
                 match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(Poll::Ready(result)) => Poll::Ready(result.map(|r| r.map(Either::Left))),
+                    Ok(Poll::Ready(result)) => Poll::Ready(result),
                     Ok(Poll::Pending) => Poll::Pending,
-                    Err(panic) => Poll::Ready(Ok(panic_response(panic).map(Either::Right))),
+                    Err(panic) => Poll::Ready(Ok(panic_response(panic).map(ResBody::from))),
                 }
             }
             CatchPanicProj::Panicked { panic } => Poll::Ready(Ok(panic_response(
                 panic.take().expect("polled after completion"),
             )
-            .map(Either::Right))),
+            .map(ResBody::from))),
         }
     }
 }

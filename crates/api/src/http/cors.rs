@@ -14,15 +14,11 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{ready, Context, Poll},
+    task::{Context, Poll},
     time::Duration,
 };
 
-use axum::{
-    body::{Body, Bytes, HttpBody},
-    http::{header, Method, Request, Response},
-    BoxError,
-};
+use axum::http::{header, Method, Request, Response};
 use tower::{util::Oneshot, Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
@@ -61,7 +57,7 @@ impl<S> Layer<S> for ApiCorsLayer {
         ApiCors {
             cors: self.cors.clone(),
             edge: self.edge.clone(),
-            inner: AxumBody(inner),
+            inner,
         }
     }
 }
@@ -71,18 +67,18 @@ impl<S> Layer<S> for ApiCorsLayer {
 pub struct ApiCors<S> {
     cors: Option<Arc<CorsLayer>>,
     edge: Arc<Edge>,
-    inner: AxumBody<S>,
+    inner: S,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for ApiCors<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
+    // A preflight's answer is an empty body of the inner type.
+    ResBody: Default,
 {
-    type Response = Response<Body>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ApiCorsFuture<Oneshot<Cors<AxumBody<S>>, Request<B>>, S::Future>;
+    type Future = ApiCorsFuture<Oneshot<Cors<S>, Request<B>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -106,68 +102,21 @@ pin_project_lite::pin_project! {
     #[project = ApiCorsFutureProj]
     pub enum ApiCorsFuture<C, F> {
         Cors { #[pin] inner: C },
-        Plain { #[pin] inner: AxumBodyFuture<F> },
+        Plain { #[pin] inner: F },
     }
 }
 
-impl<C, F, E> Future for ApiCorsFuture<C, F>
+impl<C, F, T> Future for ApiCorsFuture<C, F>
 where
-    C: Future<Output = Result<Response<Body>, E>>,
-    AxumBodyFuture<F>: Future<Output = Result<Response<Body>, E>>,
+    C: Future<Output = T>,
+    F: Future<Output = T>,
 {
-    type Output = Result<Response<Body>, E>;
+    type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             ApiCorsFutureProj::Cors { inner } => inner.poll(cx),
             ApiCorsFutureProj::Plain { inner } => inner.poll(cx),
         }
-    }
-}
-
-/// The inner service with its body as axum's `Body`, which the CORS preflight's empty answer
-/// needs (`Default`). The stack boxes its body once either way: here rather than further out.
-#[derive(Clone, Debug)]
-pub struct AxumBody<S>(S);
-
-impl<S, B, ResBody> Service<Request<B>> for AxumBody<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = AxumBodyFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        AxumBodyFuture {
-            inner: self.0.call(request),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    pub struct AxumBodyFuture<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F, E, ResBody> Future for AxumBodyFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = ready!(self.project().inner.poll(cx))?;
-        Poll::Ready(Ok(response.map(Body::new)))
     }
 }

@@ -19,7 +19,6 @@ use axum::{
     body::Body,
     http::{header, HeaderValue, Method, Request, Response, StatusCode},
 };
-use http_body_util::Either;
 use tower::{Layer, Service};
 
 use crate::edge::{Edge, Scheme};
@@ -55,8 +54,9 @@ pub struct HttpsRedirect<S> {
 impl<S, B, ResBody> Service<Request<B>> for HttpsRedirect<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: From<Body>,
 {
-    type Response = Response<Either<ResBody, Body>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = HttpsRedirectFuture<S::Future>;
 
@@ -87,18 +87,17 @@ pin_project_lite::pin_project! {
 impl<F, E, ResBody> Future for HttpsRedirectFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: From<Body>,
 {
-    type Output = Result<Response<Either<ResBody, Body>>, E>;
+    type Output = Result<Response<ResBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             HttpsRedirectFutureProj::Redirect { response } => {
                 let response = response.take().expect("polled after completion");
-                Poll::Ready(Ok(response.map(Either::Right)))
+                Poll::Ready(Ok(response.map(ResBody::from)))
             }
-            HttpsRedirectFutureProj::Inner { inner } => inner
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(Either::Left))),
+            HttpsRedirectFutureProj::Inner { inner } => inner.poll(cx),
         }
     }
 }

@@ -9,11 +9,9 @@ use std::{
 };
 
 use axum::{
-    body::{Body, Bytes, HttpBody},
+    body::Body,
     http::{header, Request, Response, StatusCode},
-    BoxError,
 };
-use http_body_util::Either;
 use tower::{Layer, Service};
 
 use crate::error::{error_response, PlainBody};
@@ -36,10 +34,9 @@ pub struct JsonErrors<S> {
 impl<S, B, ResBody> Service<Request<B>> for JsonErrors<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
+    ResBody: From<Body>,
 {
-    type Response = Response<Body>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = JsonErrorsFuture<S::Future>;
 
@@ -64,15 +61,13 @@ pin_project_lite::pin_project! {
 impl<F, E, ResBody> Future for JsonErrorsFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
+    ResBody: From<Body>,
 {
-    type Output = Result<Response<Body>, E>;
+    type Output = Result<Response<ResBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = ready!(self.project().inner.poll(cx))?;
-        // The one place the stack's body becomes axum's `Body` (what `axum::serve` takes).
-        Poll::Ready(Ok(into_json_error(response).map(Body::new)))
+        Poll::Ready(Ok(into_json_error(response)))
     }
 }
 
@@ -84,15 +79,15 @@ fn is_json<B>(response: &Response<B>) -> bool {
         .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"))
 }
 
-/// Successes, JSON errors and deliberate plain bodies pass through untouched (no re-boxing);
-/// anything else gets the JSON error body.
-fn into_json_error<B>(response: Response<B>) -> Response<Either<B, Body>> {
+/// Successes, JSON errors and deliberate plain bodies pass through untouched; anything else gets
+/// the JSON error body, in the inner body type (no boxing).
+fn into_json_error<B: From<Body>>(response: Response<B>) -> Response<B> {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || is_json(&response)
         || response.extensions().get::<PlainBody>().is_some()
     {
-        return response.map(Either::Left);
+        return response;
     }
     let (code, message) = describe(status);
     let (mut parts, _) = response.into_parts();
@@ -103,7 +98,7 @@ fn into_json_error<B>(response: Response<B>) -> Response<Either<B, Body>> {
         }
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Either::Right(json.into_body()))
+    Response::from_parts(parts, B::from(json.into_body()))
 }
 
 fn describe(status: StatusCode) -> (&'static str, &'static str) {
@@ -157,8 +152,8 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    async fn body_json(response: Response<Either<Body, Body>>) -> serde_json::Value {
-        let bytes = axum::body::to_bytes(Body::new(response.into_body()), 1 << 16)
+    async fn body_json(response: Response<Body>) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await
             .unwrap();
         serde_json::from_slice(&bytes).unwrap()

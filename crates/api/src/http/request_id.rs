@@ -16,7 +16,10 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use axum::http::{HeaderName, HeaderValue, Request, Response};
+use axum::{
+    body::Bytes,
+    http::{HeaderName, HeaderValue, Request, Response},
+};
 use tower::{Layer, Service};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -49,7 +52,10 @@ pub fn generate() -> HeaderValue {
     buf[..8].copy_from_slice(prefix());
     buf[8] = b'-';
     hex(n, &mut buf[9..]);
-    HeaderValue::from_bytes(&buf).expect("hex and '-' are valid header bytes")
+    // Owned by a reference-counted `Bytes` from the start: the id is cloned once (request and
+    // response), and cloning a vector-backed `Bytes` would allocate again to share it.
+    HeaderValue::from_maybe_shared(Bytes::from_owner(buf))
+        .expect("hex and '-' are valid header bytes")
 }
 
 fn acceptable(value: &HeaderValue) -> bool {

@@ -5,26 +5,28 @@
 //! |---|---|
 //! | sensitive headers | `Authorization` and `Cookie` never print, whatever logs a request later |
 //! | request id | every later layer and the handler see the id; the response echoes it |
+//! | trace | the access-log line carries the final status and the request id |
 //! | JSON errors | outside everything that can answer an error, so every error is JSON |
-//! | trace | the access-log line carries the final status, including the JSON errors' |
 //! | security headers | on every answer: the handler's, a redirect, a timeout, a panic, a 413 |
 //! | CORS (`/api` only) | likewise: a cross-origin page reads every error the API gives |
 //! | HTTPS redirect | before any work is done for a plain-HTTP request |
 //! | timeout | bounds the handler; a JSON 503 after `REQUEST_TIMEOUT_SECS` |
 //! | catch panic | a panic becomes a JSON 500 and the connection lives on |
-//! | body limit | a JSON 413 above `BODY_LIMIT_BYTES` |
+//! | body limit | a JSON 413 above `BODY_LIMIT_BYTES`; its body is boxed into axum's `Body` here, |
+//! | | once: every layer above answers in the body type it is given (`From<Body>`) |
 //! | CSRF | an unsafe cross-site browser request never reaches a handler |
 
 use std::{convert::Infallible, sync::Arc};
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes, HttpBody},
     http::{header, Request, Response, StatusCode},
+    BoxError,
 };
 use tower::{Service, ServiceBuilder};
 use tower_http::{
     csrf::{CsrfLayer, ProtectionError},
-    limit::RequestBodyLimitLayer,
+    limit::{RequestBodyLimitLayer, ResponseBody},
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     trace::TraceLayer,
 };
@@ -41,13 +43,18 @@ use super::{
 };
 use crate::{config::ServerSettings, edge::Edge, error::error_response};
 
-/// Wraps `service` (the router) in the stack; see the module documentation for the order.
+/// Wraps `service` (the router) in the stack; see the module documentation for the order. The
+/// answer's body is the access log's wrapper around axum's `Body`; hyper takes it as it is.
 pub fn with_layers<S>(
     service: S,
     server: &ServerSettings,
     edge: &Arc<Edge>,
-) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
-       + Clone
+) -> impl Service<
+    Request<Body>,
+    Response = Response<impl HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
        + Send
        + Sync
        + 'static
@@ -68,7 +75,6 @@ where
             header::COOKIE,
         ]))
         .layer(RequestIdLayer)
-        .layer(JsonErrorLayer)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpan::new(edge.clone()))
@@ -76,15 +82,22 @@ where
                 .on_response(LogResponse)
                 .on_failure(()),
         )
+        .layer(JsonErrorLayer)
         .layer(SecurityHeadersLayer::new(edge.clone()))
         .layer(ApiCorsLayer::new(edge))
         .layer(HttpsRedirectLayer::new(edge.clone()))
         .layer(RequestTimeoutLayer::new(server.request_timeout))
         .layer(CatchPanicLayer)
+        .map_response(into_axum_body as fn(_) -> _)
         // axum's extractors also stop at 2 MiB, the ceiling of BODY_LIMIT_BYTES.
         .layer(RequestBodyLimitLayer::new(server.body_limit))
         .layer(csrf(edge))
         .service(service)
+}
+
+/// The body limit's answer in axum's `Body`: the one allocation the stack makes for a response.
+fn into_axum_body(response: Response<ResponseBody<Body>>) -> Response<Body> {
+    response.map(Body::new)
 }
 
 /// tower-http's CSRF protection (the Fetch-metadata scheme of Go 1.25's `CrossOriginProtection`):
@@ -133,7 +146,7 @@ mod tests {
             .await
             .unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+        let bytes = axum::body::to_bytes(Body::new(response.into_body()), 1 << 16)
             .await
             .unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())

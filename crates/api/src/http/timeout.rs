@@ -17,7 +17,6 @@ use axum::{
     body::Body,
     http::{Request, Response, StatusCode},
 };
-use http_body_util::Either;
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
@@ -53,8 +52,9 @@ pub struct RequestTimeout<S> {
 impl<S, B, ResBody> Service<Request<B>> for RequestTimeout<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: From<Body>,
 {
-    type Response = Response<Either<ResBody, Body>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = RequestTimeoutFuture<S::Future>;
 
@@ -86,13 +86,14 @@ pin_project_lite::pin_project! {
 impl<F, E, ResBody> Future for RequestTimeoutFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: From<Body>,
 {
-    type Output = Result<Response<Either<ResBody, Body>>, E>;
+    type Output = Result<Response<ResBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Poll::Ready(result) = this.inner.poll(cx) {
-            return Poll::Ready(result.map(|response| response.map(Either::Left)));
+            return Poll::Ready(result);
         }
         if this.sleep.is_none() {
             // The handler is waiting: now the deadline matters. `arrived` is the first poll,
@@ -109,7 +110,7 @@ where
                 "timeout",
                 "the request took too long; retry shortly",
             );
-            return Poll::Ready(Ok(response.map(Either::Right)));
+            return Poll::Ready(Ok(response.map(ResBody::from)));
         }
         Poll::Pending
     }

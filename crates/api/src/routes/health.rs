@@ -45,6 +45,8 @@ pub async fn liveness(State(state): State<AppState>) -> Response {
         (StatusCode::OK, "ok\n")
     };
     let mut response = Response::new(Body::from(body));
+    // Room for the security headers the edge adds, so the map is allocated once.
+    response.headers_mut().reserve(16);
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -52,7 +54,11 @@ pub async fn liveness(State(state): State<AppState>) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, NO_STORE.clone());
-    response.extensions_mut().insert(PlainBody);
+    if status != StatusCode::OK {
+        // Only an error needs the marker (the JSON-error layer passes successes untouched), and
+        // inserting it allocates the response's extension map.
+        response.extensions_mut().insert(PlainBody);
+    }
     response
 }
 
