@@ -14,5 +14,6 @@ mod frontend;
 mod health;
 mod hostile_input;
 mod metrics;
+mod sessions;
 mod shutdown;
 mod warmup;
