@@ -13,6 +13,7 @@ mod errors;
 mod frontend;
 mod health;
 mod hostile_input;
+mod login_limits;
 mod metrics;
 mod sessions;
 mod shutdown;
