@@ -10,6 +10,7 @@ mod cors;
 mod database_faults;
 mod differential;
 mod disk_faults;
+mod drain;
 mod edge;
 mod errors;
 mod frontend;
