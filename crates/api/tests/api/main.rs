@@ -18,6 +18,7 @@ mod health;
 mod hostile_input;
 mod http_semantics;
 mod metrics;
+mod migrations;
 mod request_headers;
 mod shutdown;
 mod static_paths;
