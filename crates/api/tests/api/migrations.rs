@@ -18,6 +18,7 @@ use crate::{
 
 backend_tests!(
     a_refused_migration_fails_fast_and_the_repair_recovers_the_running_server,
+    a_refused_release_never_answers_liveness_ok_not_even_at_start,
     a_migrator_waits_for_the_lock_holder_and_says_so,
     a_migrator_gives_up_on_a_lock_never_released_and_names_it,
     concurrent_user_adds_for_one_new_email_all_succeed_with_one_account
@@ -199,6 +200,21 @@ async fn a_refused_migration_fails_fast_and_the_repair_recovers_the_running_serv
     )
     .await;
     assert_eq!(get(&server, "/health").await, (200, "ok\n".to_owned()));
+}
+
+async fn a_refused_release_never_answers_liveness_ok_not_even_at_start(backend: Backend) {
+    // Arrange: the database will refuse the newest migration.
+    let db = TestDb::new(backend).await;
+    db.execute("CREATE TABLE login_limits (bucket TEXT PRIMARY KEY)")
+        .await;
+
+    // Act: the first probe, the moment the server listens (as a health-gated deploy probes it),
+    // before its first migration run has had time to fail.
+    let server = ApiCommand::new().var("DATABASE_URL", &db.url).start().await;
+    let first = get(&server, "/health").await;
+
+    // Assert: already the verdict, never a passing `ok` that would let traffic in.
+    assert_eq!(first, (503, "migrations failed\n".to_owned()));
 }
 
 #[tokio::test]
