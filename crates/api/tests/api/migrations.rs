@@ -11,8 +11,8 @@ use sqlx::{Connection, Executor};
 use crate::{
     backend_tests,
     helpers::{
-        fresh_postgres_database, spawn_app_with_unreachable_database, ApiCommand, Backend,
-        Finished, RunningApi,
+        black_hole, fresh_postgres_database, spawn_app_with_unreachable_database, ApiCommand,
+        Backend, Finished, RunningApi, TestConfig,
     },
 };
 
@@ -243,6 +243,32 @@ async fn an_unreachable_database_never_fails_liveness() {
         assert_eq!(response.text().await.unwrap(), "ok\n");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn a_hung_database_is_retried_not_waited_on_forever() {
+    // Arrange: a "database" that accepts connections and never says a word.
+    let hung = black_hole().await;
+    let app = TestConfig::new(Backend::Postgres)
+        .var("DATABASE_URL", format!("postgres://app@{hung}/app"))
+        .var("DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .var("HEALTH_DB_TIMEOUT_MS", "200")
+        .spawn()
+        .await;
+
+    // Act + Assert: the migration run gives up within the acquire timeout and says the database
+    // is unavailable (it is retried), instead of waiting on the silent connection for ever.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let body: serde_json::Value = app.get("/api/health").await.json().await.unwrap();
+        let output = &body["checks"]["database:migrations"][0]["output"];
+        if output == "the database is unavailable; retrying" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {output}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.get("/health").await.status(), 200);
 }
 
 /// Holds the migration lock the way another migrator would, until dropped.
