@@ -158,8 +158,8 @@ async fn fifty_requests_in_flight_at_sigterm_are_all_answered_2xx(backend: Backe
 
 #[tokio::test]
 async fn after_sigterm_every_http1_response_says_connection_close_rfc9112_9_6() {
-    // Arrange
-    let mut api = start(Backend::Sqlite, 3, 10).await;
+    // Arrange: the listener stays open 5 s, ample for the requests below.
+    let mut api = start(Backend::Sqlite, 5, 15).await;
     wait_until_ready(&api).await;
 
     // Act
@@ -184,7 +184,7 @@ async fn after_sigterm_every_http1_response_says_connection_close_rfc9112_9_6() 
         assert!(response.closes(), "{method} {path}: {:?}", response.headers);
         conn.expect_closed(Duration::from_secs(2)).await;
     }
-    let status = api.wait(Duration::from_secs(10)).await;
+    let status = api.wait(Duration::from_secs(15)).await;
     assert_eq!(status.code(), Some(0));
 }
 

@@ -322,13 +322,14 @@ async fn a_migrator_waits_for_the_lock_holder_and_says_so(backend: Backend) {
     let db = TestDb::new(backend).await;
     let holder = LockHolder::take(backend, &db).await;
 
-    // Act: a migrator starts while another process holds the lock for 6 s.
+    // Act: a migrator starts while another process holds the lock for 8 s (it logs the wait
+    // every 5 s).
     let migrate = tokio::spawn(
         db.api(&["migrate"])
             .var("MIGRATION_LOCK_WAIT_SECS", "30")
             .run(),
     );
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(!migrate.is_finished(), "it waits for the holder");
     holder.release().await;
 
