@@ -56,9 +56,9 @@ npm --prefix frontend test
 
 
 if [ -n "${TEST_DATABASE_URL:-}" ] && command -v nginx >/dev/null; then
-  step "rolling-deploy rehearsal (short): two instances behind nginx, replaced under load"
+  step "rolling-deploy rehearsal (short): two instances behind nginx, replaced under load, in each scenario (plain, keepalive, failing-migration)"
   target/debug/release-check rehearse --database-url "$TEST_DATABASE_URL" --api-bin target/debug/api \
-    --rps 200 --warm 2 --settle 2 --out target/rehearsal
+    --rps 200 --warm 2 --settle 2 --refuse-wait 3 --out target/rehearsal
 else
   step "rolling-deploy rehearsal skipped: needs TEST_DATABASE_URL (PostgreSQL) and nginx"
 fi

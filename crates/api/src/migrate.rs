@@ -145,10 +145,23 @@ fn storage_fault_of(err: &MigrationError) -> Option<&'static str> {
 pub async fn run(db: &Database, lock_wait: Duration) -> Result<(), MigrationError> {
     match db {
         Database::Postgres(pool) => {
-            // A connection of its own: closing it ends the session, and with it the lock.
-            let mut conn = PgConnection::connect_with(&pool.connect_options())
-                .await
-                .map_err(MigrationError::Connect)?;
+            // A connection of its own: closing it ends the session, and with it the lock. Bounded
+            // like the pool's (`DATABASE_ACQUIRE_TIMEOUT_MS`): a server that accepts the connection
+            // and never answers would otherwise hold this run, and every retry behind it, forever.
+            let wait = pool.options().get_acquire_timeout();
+            let options = pool.connect_options();
+            let connect = PgConnection::connect_with(&options);
+            let mut conn = match tokio::time::timeout(wait, connect).await {
+                Ok(connected) => connected.map_err(MigrationError::Connect)?,
+                Err(_) => {
+                    return Err(MigrationError::Connect(sqlx::Error::Io(
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no answer within {} ms", wait.as_millis()),
+                        ),
+                    )))
+                }
+            };
             let result = migrate_postgres(&mut conn, lock_wait).await;
             if let Err(e) = conn.close().await {
                 tracing::debug!(error = %e, "closing the migration connection");

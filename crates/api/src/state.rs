@@ -95,6 +95,8 @@ pub struct SchemaStatus {
     state: Mutex<Schema>,
     /// Mirrors `Failed { release_fault: true, .. }` for liveness, which reads it on every probe.
     release_fault: AtomicBool,
+    /// Set once the first run has ended, whatever its outcome (see [`SchemaStatus::first_verdict`]).
+    verdict: tokio::sync::watch::Sender<bool>,
     /// Serialises migration runs within the process (the background job and a warmup may both
     /// try at once); [`crate::migrate`] serialises them between processes.
     running: tokio::sync::Mutex<()>,
@@ -134,6 +136,22 @@ impl SchemaStatus {
         );
         *self.state.lock().expect("schema status lock") = schema;
         self.release_fault.store(fault, Ordering::Release);
+        // After the fault flag, so a probe woken by the verdict reads the flag it goes with.
+        self.verdict.send_replace(true);
+    }
+
+    /// Resolves once the first migration run of this process has ended (applied, or failed either
+    /// way), at once if it has. Liveness waits for it, briefly, so that a new instance never
+    /// answers 200 in the moment between listening and the database refusing its migrations.
+    pub async fn first_verdict(&self) {
+        let mut verdict = self.verdict.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while borrowed.
+        let _ = verdict.wait_for(|ended| *ended).await;
+    }
+
+    /// Whether the first migration run of this process has ended.
+    pub fn has_verdict(&self) -> bool {
+        *self.verdict.borrow()
     }
 
     /// Applies pending migrations unless this process already has, one run at a time, waiting

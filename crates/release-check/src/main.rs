@@ -63,7 +63,8 @@ enum Command {
         json: bool,
     },
     /// Rehearse a rolling deploy: instances sharing PostgreSQL behind nginx, under load, each
-    /// replaced in turn; non-zero exit if any request failed.
+    /// replaced in turn, in each scenario; non-zero exit if any request failed, nginx retried
+    /// any on another instance, or the failing-migration roll was not refused.
     Rehearse {
         /// The PostgreSQL database the instances share.
         #[arg(long, env = "DATABASE_URL")]
@@ -83,10 +84,17 @@ enum Command {
         /// Seconds of load after the last replacement.
         #[arg(long, default_value_t = 5)]
         settle: u64,
-        /// nginx listens here; instances take the following ports.
+        /// Seconds a new instance that is not healthy is watched before its roll is abandoned
+        /// (failing-migration).
+        #[arg(long, default_value_t = 5)]
+        refuse_wait: u64,
+        /// A scenario to run (repeat for several) [default: all, in the order listed]
+        #[arg(long = "scenario", value_enum)]
+        scenarios: Vec<rehearse::Scenario>,
+        /// nginx listens here (plus 20 per scenario before it); instances take the following ports.
         #[arg(long, default_value_t = 18400)]
         base_port: u16,
-        /// Where rehearsal.json and rehearsal.svg go.
+        /// Where rehearsal.json and rehearsal-SCENARIO.svg go.
         #[arg(long, default_value = "target/rehearsal")]
         out: PathBuf,
     },
@@ -102,6 +110,8 @@ fn main() -> ExitCode {
             rps,
             warm,
             settle,
+            refuse_wait,
+            scenarios,
             base_port,
             out,
         } => {
@@ -117,6 +127,12 @@ fn main() -> ExitCode {
                 rps,
                 warm: Duration::from_secs(warm),
                 settle: Duration::from_secs(settle),
+                refuse_wait: Duration::from_secs(refuse_wait),
+                scenarios: if scenarios.is_empty() {
+                    rehearse::Scenario::ALL.to_vec()
+                } else {
+                    scenarios
+                },
                 base_port,
                 out: out.clone(),
             };
@@ -125,9 +141,9 @@ fn main() -> ExitCode {
                 .build()
                 .expect("a runtime");
             match runtime.block_on(rehearse::rehearse(options)) {
-                Ok(report) => {
-                    print!("{}", rehearse::render_human(&report, &out));
-                    if report.failed == 0 {
+                Ok(reports) => {
+                    print!("{}", rehearse::render_human(&reports, &out));
+                    if reports.iter().all(rehearse::Report::passed) {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE

@@ -21,11 +21,16 @@ use crate::{
 static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
+/// How long after start-up liveness waits for the first migration run's verdict.
+pub const FIRST_VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// `GET|HEAD /health`: 200 `ok` while serving; 503 `draining` once SIGTERM arrived, and 503
 /// `migrations failed` when the database refused this release's migrations (the instance can
 /// never serve this release, so Render must not move traffic to it). Reads two flags and touches
 /// nothing else: a database that is merely down never fails liveness, so a blip cannot make
-/// Render restart healthy instances.
+/// Render restart healthy instances. In the first [`FIRST_VERDICT_WAIT`] of the process it first
+/// waits for the first migration run to end, so a refused release is never reported `ok` before
+/// the database has refused it.
 #[utoipa::path(
     get,
     path = "/health",
@@ -37,6 +42,13 @@ static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     )
 )]
 pub async fn liveness(State(state): State<AppState>) -> Response {
+    if !state.lifecycle.is_draining() && !state.schema.has_verdict() {
+        // Right after start-up, the first migration run may be about to fail: wait for its verdict
+        // (milliseconds, normally) rather than answer 200 first. Bounded by the instance's age, so
+        // a database that never answers delays only the first probes, never fails them.
+        let until = state.lifecycle.started_at + FIRST_VERDICT_WAIT;
+        let _ = tokio::time::timeout_at(until.into(), state.schema.first_verdict()).await;
+    }
     let (status, body) = if state.lifecycle.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
     } else if state.schema.release_fault() {

@@ -58,8 +58,8 @@ pub(super) async fn add_user(options: &Options, secret: &str, work: &Path) -> an
     Ok(())
 }
 
-/// Starts an instance on `port` and returns once it is live and ready, or fails after 20 s.
-pub(super) async fn start_instance(
+/// Starts an instance on `port` without waiting for it.
+pub(super) fn spawn_instance(
     options: &Options,
     secret: &str,
     work: &Path,
@@ -69,6 +69,17 @@ pub(super) async fn start_instance(
         .env("PORT", port.to_string())
         .spawn()
         .context("start api")?;
+    Ok(Instance { port, child })
+}
+
+/// Starts an instance on `port` and returns once it is live and ready, or fails after 20 s.
+pub(super) async fn start_instance(
+    options: &Options,
+    secret: &str,
+    work: &Path,
+    port: u16,
+) -> anyhow::Result<Instance> {
+    let instance = spawn_instance(options, secret, work, port)?;
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     // Render sends traffic once /health answers; readiness (the schema) is waited for too, so
@@ -86,12 +97,54 @@ pub(super) async fn start_instance(
                 .await
                 .is_ok_and(|r| r.status() == 200);
         if ready {
-            return Ok(Instance { port, child });
+            return Ok(instance);
         }
         if Instant::now() > deadline {
             bail!("instance on port {port} did not become healthy in 20 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What Render's health check saw of a new instance during a bounded wait.
+#[derive(Debug)]
+pub(super) struct HealthWatch {
+    /// `/health` answered 200 at least once: Render would have moved traffic to it.
+    pub(super) became_healthy: bool,
+    /// The last `/health` answer: status and body (`503 migrations failed`), or the error.
+    pub(super) last: String,
+}
+
+/// Polls `/health` on `port` every 100 ms for `wait`, as Render's health check does before it
+/// moves traffic, and stops early if it ever answers 200.
+pub(super) async fn watch_health(port: u16, wait: Duration) -> HealthWatch {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + wait;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        match client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap_or_default();
+                last = format!("{status} {}", body.trim());
+                if status == 200 {
+                    return HealthWatch {
+                        became_healthy: true,
+                        last,
+                    };
+                }
+            }
+            Err(e) => last = format!("no answer: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    HealthWatch {
+        became_healthy: false,
+        last,
     }
 }
 

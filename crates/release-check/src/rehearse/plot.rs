@@ -36,12 +36,14 @@ pub fn plot(samples: &[Sample], report: &Report) -> String {
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n\
-         <text x=\"{left}\" y=\"18\" font-size=\"13\">Rolling deploy rehearsal: {} requests, {} failed, p50 {} ms, p95 {} ms, p99 {} ms</text>\n\
+         <text x=\"{left}\" y=\"18\" font-size=\"13\">Rolling deploy rehearsal, {}: {} requests, {} failed, {} retried, p50 {} ms, p95 {} ms, p99 {} ms</text>\n\
          <line x1=\"{left}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#333\"/><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{b}\" stroke=\"#333\"/>\n\
          <text x=\"{left}\" y=\"{tb}\">0 s</text><text x=\"{xr}\" y=\"{tb}\" text-anchor=\"end\">{seconds} s</text>\n\
          <text x=\"8\" y=\"{ytop}\">{max_y:.1} ms</text><text x=\"8\" y=\"{b}\">0 ms</text>\n",
+        report.scenario,
         report.requests,
         report.failed,
+        report.retries,
         report.p50_ms,
         report.p95_ms,
         report.p99_ms,

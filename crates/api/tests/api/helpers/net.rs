@@ -261,3 +261,61 @@ async fn relay(listener: TcpListener, upstream: SocketAddr, token: CancellationT
         });
     }
 }
+
+impl RawResponse {
+    /// Whether the server said it closes the connection after this response (RFC 9112 §9.6).
+    pub fn closes(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+}
+
+/// Reads one whole response (status line, fields, and a `Content-Length` body, none for a HEAD
+/// request) from a keep-alive connection, leaving the connection open for the next one. Panics if
+/// the connection closes or resets before the response is complete, or on a framing this reader
+/// does not know (chunked).
+pub async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    head_request: bool,
+) -> RawResponse {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    reader.read_line(&mut line).await.expect("a status line");
+    assert!(line.ends_with("\r\n"), "no complete status line: {line:?}");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a status line: {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut field = String::new();
+        reader.read_line(&mut field).await.expect("a header line");
+        assert!(field.ends_with("\r\n"), "the head was cut short: {field:?}");
+        if field == "\r\n" {
+            break;
+        }
+        let (name, value) = field.trim_end().split_once(':').expect("name: value");
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let mut response = RawResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    assert!(
+        response.header("transfer-encoding").is_none(),
+        "chunked responses are not read here: {response:?}"
+    );
+    if !head_request {
+        let length: usize = response
+            .header("content-length")
+            .map_or(0, |v| v.parse().expect("a numeric Content-Length"));
+        response.body = vec![0; length];
+        reader
+            .read_exact(&mut response.body)
+            .await
+            .expect("the whole body");
+    }
+    response
+}
