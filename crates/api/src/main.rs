@@ -83,7 +83,13 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(problem) => return config_exit(&problem),
     };
-    telemetry::init_subscriber(telemetry::get_subscriber(&settings.log, std::io::stdout));
+    // A server logs to stdout (Render's log stream); a one-off command keeps stdout for its
+    // answer (`created ada@example.com`) and logs to stderr, so scripts can read it.
+    let log = match command {
+        Command::Serve => telemetry::get_subscriber(&settings.log, std::io::stdout),
+        _ => telemetry::get_subscriber(&settings.log, std::io::stderr),
+    };
+    telemetry::init_subscriber(log);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,7 +22,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    task::{ready, Context, Poll},
+    task::{ready, Context, Poll, Waker},
     time::Duration,
 };
 
@@ -94,19 +94,7 @@ pub async fn serve<S, B>(
         .keep_alive_timeout(Duration::from_secs(20));
     let connections = TaskTracker::new();
 
-    loop {
-        let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tokio::select! {
-                        () = handle_accept_error(e) => continue,
-                        () = shutdown.stop_accepting.cancelled() => break,
-                    }
-                }
-            },
-            () = shutdown.stop_accepting.cancelled() => break,
-        };
+    let spawn = |stream: TcpStream, remote: SocketAddr| {
         // Responses are written whole; waiting for Nagle only adds latency.
         let _ = stream.set_nodelay(true);
         let http2 = Arc::new(Http2Seen::default());
@@ -120,6 +108,29 @@ pub async fn serve<S, B>(
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         connections.spawn(drive(connection, http2, shutdown.clone(), remote));
+    };
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tokio::select! {
+                        () = handle_accept_error(e) => continue,
+                        () = shutdown.stop_accepting.cancelled() => break,
+                    }
+                }
+            },
+            () = shutdown.stop_accepting.cancelled() => break,
+        };
+        spawn(stream, remote);
+    }
+    // Connections the kernel has already completed are served, not reset by closing the
+    // listener under them: take every one that is ready now, without waiting for more.
+    {
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready(Ok((stream, remote))) = listener.poll_accept(&mut cx) {
+            spawn(stream, remote);
+        }
     }
     drop(listener);
     connections.close();
