@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark: /health through the full production layer stack vs a bare axum route, same run.
+# Benchmark: /health through the full production layer stack vs a bare axum route, same run,
+# and vs the same bare route sending the production header bytes (hdrs): the target is set against
+# hdrs, which separates what the layers cost from what the policy's header bytes cost on the wire.
 #
 # Both servers run in release mode pinned to CPU 0 with a single-threaded tokio runtime
 # (TOKIO_WORKER_THREADS=1), and wrk runs pinned to CPU 1, so the two never compete for a core.
@@ -67,5 +69,5 @@ for r in $(seq 1 "$ROUNDS"); do
   ratios+=("$ratio"); hratios+=("$hratio")
   printf "%-6s %10.0f %10.0f %10.0f %8s %8s\n" "$r" "$bare" "$hdrs" "$full" "$ratio" "$hratio"
 done
-echo "health ratio (full stack / bare axum), median of $ROUNDS rounds: $(printf "%s\n" "${ratios[@]}" | median)   (target >= 0.85)"
-echo "health ratio (full stack / bare axum sending the same headers): $(printf "%s\n" "${hratios[@]}" | median)"
+echo "health ratio (full stack / bare axum), median of $ROUNDS rounds: $(printf "%s\n" "${ratios[@]}" | median)"
+echo "health ratio (full stack / bare axum sending the same headers), median of $ROUNDS rounds: $(printf "%s\n" "${hratios[@]}" | median)   (target >= 0.90)"

@@ -160,48 +160,81 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One measurement of a component (draft-inadarei-api-health-check-06 §4). */
         Check: {
+            /** @description Which component, when there are several (`sqlite`, `postgres`). */
             componentId?: string | null;
+            /** @description `datastore` or `system`. */
             componentType: string;
+            /** @description `ms`, `s` or `version`. */
             observedUnit?: string | null;
+            /** @description The measured value; its unit is `observedUnit`. */
             observedValue?: unknown;
+            /** @description What went wrong, in words fit for a public page (no host names or driver text). */
             output?: string | null;
+            /** @description This check's verdict. */
             status: components["schemas"]["Status"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the measurement was taken (RFC 3339).
+             */
             time: string;
         };
+        /** @description The checks of a [`HealthReport`], each a one-element array as the draft's shape requires. */
         Checks: {
+            /** @description Whether the schema migrations are applied; the value is the latest migration version. */
             "database:migrations": components["schemas"]["Check"][];
+            /** @description The database round trip (`SELECT 1`), in milliseconds. */
             "database:responseTime": components["schemas"]["Check"][];
+            /** @description Seconds since the process started. */
             uptime: components["schemas"]["Check"][];
         };
         /** @description Every error response: `{"error": {"code", "message"}}`. */
         ErrorBody: {
+            /** @description The one field. */
             error: components["schemas"]["ErrorDetail"];
         };
+        /** @description The code and message of an [`ErrorBody`]. */
         ErrorDetail: {
             /** @description Stable, machine-readable: `not_found`, `invalid_body`, `rate_limited`, ... */
             code: string;
             /** @description For a person: what went wrong and what to change. */
             message: string;
         };
+        /**
+         * @description The `application/health+json` body of `GET /api/health`
+         *     (draft-inadarei-api-health-check-06).
+         */
         HealthReport: {
+            /** @description The checks, keyed `component:measurement` as the draft names them. */
             checks: components["schemas"]["Checks"];
+            /** @description `Release Flow API`. */
             description: string;
+            /** @description The Render instance id, or the host name off Render. */
             instanceId: string;
+            /** @description Why the status is not `pass`, one sentence each; absent when empty. */
             notes?: string[];
+            /** @description The deployed commit, when known. */
             releaseId?: string | null;
+            /** @description The Render service name. */
             serviceId: string;
+            /** @description The worst status of the checks. */
             status: components["schemas"]["Status"];
+            /** @description The API's version (the crate version). */
             version: string;
         };
+        /** @description The body of `POST /api/auth/login`. Unknown fields are refused (422 `invalid_body`). */
         LoginRequest: {
             /**
              * Format: email
+             * @description The account's email address, compared case-insensitively.
              * @example ada@example.com
              */
             email: string;
-            /** Format: password */
+            /**
+             * Format: password
+             * @description The password, 1 to 1024 bytes; never logged.
+             */
             password: string;
         };
         /**
@@ -213,43 +246,76 @@ export interface components {
         SessionState: {
             session?: components["schemas"]["SessionView"] | null;
         };
+        /** @description The body of a successful login and of `GET /api/me`. */
         SessionView: {
             /**
              * Format: int64
              * @description Seconds since the Unix epoch.
              */
             expiresAt: number;
+            /** @description Who is logged in. */
             user: components["schemas"]["UserView"];
         };
-        /** @enum {string} */
+        /**
+         * @description A health verdict, ordered from best to worst (`max` of the checks is the report's).
+         *     The values of draft-inadarei-api-health-check-06 §3.1.
+         * @enum {string}
+         */
         Status: "pass" | "warn" | "fail";
+        /** @description One step of a warmup run. */
         Step: {
+            /** @description What it did or why it failed, fit for a public page. */
             detail: string;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description How long the step took, in milliseconds.
+             */
             durationMs: number;
+            /** @description What the step warms: `database.schema`, `database.connections` or `password.hasher`. */
             name: string;
+            /** @description Whether it succeeded. */
             result: components["schemas"]["StepResult"];
         };
-        /** @enum {string} */
+        /**
+         * @description A step's outcome.
+         * @enum {string}
+         */
         StepResult: "ok" | "error";
+        /** @description A user as the API shows it: no password hash, no session data. */
         UserView: {
+            /** @description The account's email address. */
             email: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The account's id.
+             */
             id: number;
         };
+        /** @description What one warmup run did: the body of `POST /api/warmup` (with how the call was served). */
         WarmupReport: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The whole run, in milliseconds.
+             */
             durationMs: number;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the run ended (RFC 3339).
+             */
             finishedAt: string;
             /**
              * Format: int64
              * @description Which run of this process produced the report (1 for the first).
              */
             run: number;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the run started (RFC 3339).
+             */
             startedAt: string;
+            /** @description `warm` when every step succeeded. */
             status: components["schemas"]["WarmupStatus"];
+            /** @description Each step in the order it ran. */
             steps: components["schemas"]["Step"][];
         };
         /** @description The report, how this call was served, and an error when a step failed. */
@@ -257,7 +323,10 @@ export interface components {
             error?: components["schemas"]["ErrorDetail"] | null;
             served: components["schemas"]["Served"];
         };
-        /** @enum {string} */
+        /**
+         * @description A warmup run's verdict.
+         * @enum {string}
+         */
         WarmupStatus: "warm" | "failed";
     };
     responses: never;

@@ -20,9 +20,12 @@ use crate::config::{Backend, DatabaseSettings};
 /// The probe `/api/health` and warmup run.
 pub const PING: &str = "SELECT 1";
 
+/// The connection pool, for the backend `DATABASE_URL` names. Cheap to clone (an `Arc`).
 #[derive(Clone, Debug)]
 pub enum Database {
+    /// A SQLite file: one process.
     Sqlite(SqlitePool),
+    /// PostgreSQL: shared by every instance.
     Postgres(PgPool),
 }
 
@@ -85,6 +88,7 @@ impl Database {
         }
     }
 
+    /// Which backend this pool speaks.
     pub fn backend(&self) -> Backend {
         match self {
             Database::Sqlite(_) => Backend::Sqlite,
@@ -92,6 +96,10 @@ impl Database {
         }
     }
 
+    /// Runs [`PING`] on a pooled connection.
+    ///
+    /// # Errors
+    /// The pool timed out or the database failed.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => pool.execute(PING).await.map(drop))
     }
@@ -114,6 +122,7 @@ impl Database {
         })
     }
 
+    /// Closes the pool: waits for checked-out connections to come back, then closes them all.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }

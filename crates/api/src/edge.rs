@@ -34,6 +34,7 @@ pub struct ClassHeaders {
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Edge {
+    /// The environment the policy was resolved for.
     pub env: AppEnv,
     document: ClassHeaders,
     asset: ClassHeaders,
@@ -44,6 +45,7 @@ pub struct Edge {
     /// Where plain-HTTP requests are redirected: the environment's `api_origin`, as `https://`,
     /// never the request's `Host` (that would be an open redirect).
     pub canonical_origin: Box<str>,
+    /// Which forwarded headers to believe, and how far.
     pub proxy: TrustedProxy,
     /// Origins a cross-origin browser request may come from, with credentials: the
     /// environment's `frontend_origins` (CORS).
@@ -202,7 +204,9 @@ pub fn is_api_path(path: &str) -> bool {
 /// The scheme the client used, as far as this service can trust anyone's word for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
+    /// `X-Forwarded-Proto: https` from a trusted proxy.
     Https,
+    /// `X-Forwarded-Proto: http` from a trusted proxy: redirected to HTTPS where enforced.
     Http,
     /// No trusted header (a direct connection, or a proxy not trusted): plain HTTP for HSTS,
     /// but never redirected — local development, probes and scrapers land here.

@@ -8,36 +8,54 @@ use axum::{
 };
 use serde::Serialize;
 
+/// What handlers return: a value, or an [`ApiError`] rendered as a JSON error.
 pub type ApiResult<T, E = ApiError> = Result<T, E>;
 
+/// Every way a request can fail, each with one status and one stable `code`.
+/// Server-side variants log their source and send a generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The client's mistake: the message is safe to show and says what to change.
     #[error("{message}")]
     Client {
+        /// A 4xx status.
         status: StatusCode,
+        /// The stable code (`invalid_body`, `bad_path`, …).
         code: &'static str,
+        /// What to change, for a person.
         message: String,
     },
+    /// 401 `unauthorized`: no valid session.
     #[error("authentication required")]
     Unauthorized,
     /// Too many attempts: 429 with `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
     #[error("too many attempts; retry in {} s", .retry_after.as_secs())]
-    RateLimited { retry_after: std::time::Duration },
+    RateLimited {
+        /// Until the next attempt is allowed; sent as `Retry-After` in whole seconds, rounded up.
+        retry_after: std::time::Duration,
+    },
     /// Every password-hashing slot is busy: 503 with `Retry-After` (RFC 9110 §15.6.4).
     #[error("the service is busy; retry in {} s", .retry_after.as_secs())]
-    Busy { retry_after: std::time::Duration },
+    Busy {
+        /// A hint for the client, sent as `Retry-After` in whole seconds.
+        retry_after: std::time::Duration,
+    },
+    /// 404 `not_found`.
     #[error("not found")]
     NotFound,
+    /// 503 `database_unavailable`: the pool timed out, the connection broke, or the disk is full.
     #[error("the database is unavailable; retry shortly")]
     DatabaseUnavailable(#[source] sqlx::Error),
+    /// 500 `internal`: a database error that is a bug (a constraint, a bad query).
     #[error("an internal error occurred")]
     Database(#[from] sqlx::Error),
+    /// 500 `internal`: anything else unexpected.
     #[error("an internal error occurred")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
+    /// A client mistake with its status, stable code and message.
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Client {
             status,
@@ -46,6 +64,7 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Client { status, .. } => *status,
@@ -58,6 +77,7 @@ impl ApiError {
         }
     }
 
+    /// The stable, machine-readable code in the body.
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Client { code, .. } => code,
@@ -92,9 +112,11 @@ pub struct PlainBody;
 /// Every error response: `{"error": {"code", "message"}}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
+    /// The one field.
     pub error: ErrorDetail<'a>,
 }
 
+/// The code and message of an [`ErrorBody`].
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
     /// Stable, machine-readable: `not_found`, `invalid_body`, `rate_limited`, ...

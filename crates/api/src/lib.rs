@@ -5,6 +5,8 @@
 //! layer stack to the router and a handler; handlers read the shared state (the database, the
 //! sessions, the frontend) and answer with a body or one error type.
 
+#![warn(missing_docs)]
+
 /// Environment variables and flags (clap), read once into validated, typed settings.
 pub mod config;
 /// Logs: JSON in staging and production, readable in development.

@@ -95,6 +95,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("start the tokio runtime");
+    let serving = matches!(command, Command::Serve);
     let result = runtime.block_on(async move {
         match command {
             Command::Serve => {
@@ -116,7 +117,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
+            // The server's log stream gets the error as an event; a one-off command's reader
+            // gets the lines below on stderr, once.
+            if serving {
+                tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
+            }
             eprintln!("error: {}", error_chain(e.as_ref()));
             if let Some(failure) = e.downcast_ref::<migrate::MigrationError>() {
                 eprintln!("cause: {}", failure.cause(false));

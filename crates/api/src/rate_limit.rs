@@ -54,6 +54,7 @@ impl Quota {
 /// What an attempt gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// The attempt may proceed.
     Allowed,
     /// Refused: retry after this long (at least one second, as `Retry-After` counts).
     Limited(Duration),

@@ -53,6 +53,7 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 /// Per-connection limits, from [`crate::config::ServerSettings`].
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
+    /// `HEADER_READ_TIMEOUT_SECS`: bounds a slow request head and an idle keep-alive connection.
     pub header_read_timeout: Duration,
 }
 

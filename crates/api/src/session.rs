@@ -29,6 +29,7 @@ const VERSION: &str = "v2";
 pub struct Claims {
     /// User id.
     pub sub: i64,
+    /// The user's email address at login (shown by `GET /api/me`).
     pub email: String,
     /// Session id: 128 random bits, base64url. Logout revokes exactly this session.
     pub jti: String,
@@ -40,14 +41,20 @@ pub struct Claims {
     pub exp: u64,
 }
 
+/// Why a request carries no valid session. Each ends as 401 `unauthorized`; the variant
+/// is for the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
+    /// No session cookie on the request.
     #[error("no session cookie")]
     Missing,
+    /// Not a `v2.<payload>.<signature>` token, or its payload does not decode.
     #[error("malformed session token")]
     Malformed,
+    /// Signed with neither the current nor the previous secret.
     #[error("session signature does not match")]
     BadSignature,
+    /// Past its `exp`.
     #[error("session expired")]
     Expired,
 }
@@ -58,6 +65,7 @@ pub struct Sessions {
     secret: SecretString,
     /// Accepted for verification only, during a rotation.
     previous: Option<SecretString>,
+    /// A session's lifetime (`SESSION_TTL_SECS`); the cookie's `Max-Age`.
     pub ttl: Duration,
     /// `__Host-` prefix and `Secure` outside development: the browser then refuses the cookie over
     /// plain HTTP and from any other host or path.
@@ -80,6 +88,8 @@ impl Sessions {
         }
     }
 
+    /// `__Host-rf_session` when `secure`, else `rf_session` (RFC 6265bis §4.1.3.2: the `__Host-`
+    /// prefix pins the cookie to this host, path `/`, HTTPS).
     pub fn cookie_name(&self) -> &'static str {
         if self.secure {
             "__Host-rf_session"

@@ -108,18 +108,22 @@ impl Application {
         })
     }
 
+    /// The address the listener is bound to (with the real port when `PORT=0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
+    /// The bound port.
     pub fn port(&self) -> u16 {
         self.local_addr.port()
     }
 
+    /// The shared state the handlers receive.
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
+    /// A handle that starts the drain, as SIGTERM does (tests and embedders).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.shutdown.clone())
     }

@@ -23,22 +23,32 @@ pub struct AppState(Arc<Shared>);
 
 /// Everything a request may need, built once by `Application::build`.
 pub struct Shared {
+    /// The validated configuration.
     pub settings: Arc<Settings>,
     /// The edge policy resolved for this environment; the layers hold the same `Arc`.
     pub edge: Arc<Edge>,
+    /// The connection pool (SQLite or PostgreSQL).
     pub db: Database,
+    /// Started at, draining or not.
     pub lifecycle: Lifecycle,
+    /// Whether this process's migrations are applied.
     pub schema: SchemaStatus,
+    /// The last `POST /api/warmup` report, and the lock that serialises warmups.
     pub warmup: Warmup,
+    /// Signs and verifies session tokens.
     pub sessions: Sessions,
+    /// The login rate limits, kept in the shared database.
     pub login_limits: LoginLimits,
+    /// argon2id hashing with a bounded number of slots.
     pub passwords: PasswordHasher,
     /// The built frontend, in memory.
     pub frontend: StaticFiles,
+    /// The Prometheus registry `/metrics` encodes.
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
+    /// Wraps the shared parts in the one `Arc` every clone shares.
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
     }
@@ -61,11 +71,13 @@ impl std::ops::Deref for AppState {
 /// Process lifecycle: when it started and whether it is draining after SIGTERM.
 #[derive(Debug)]
 pub struct Lifecycle {
+    /// When the process started (uptime in `/api/health`).
     pub started_at: Instant,
     draining: AtomicBool,
 }
 
 impl Lifecycle {
+    /// A lifecycle starting now, not draining.
     pub fn new() -> Self {
         Self {
             started_at: Instant::now(),
@@ -73,10 +85,12 @@ impl Lifecycle {
         }
     }
 
+    /// Marks the process as draining: `/health` answers 503 from now on. Idempotent.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
     }
 
+    /// Whether SIGTERM (or a shutdown handle) has started the drain.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
@@ -105,18 +119,23 @@ pub struct SchemaStatus {
 /// The migrations as this process last saw them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Schema {
+    /// No run has finished yet.
     #[default]
     Pending,
+    /// Every migration this binary knows is applied.
     Applied,
     /// The last run failed: `cause` is public (no driver detail); `release_fault` says the
     /// release itself cannot run on this database (see [`MigrationError::is_release_fault`]).
     Failed {
+        /// Why, fit for a public page.
         cause: String,
+        /// The release itself cannot run on this database (no retry will help).
         release_fault: bool,
     },
 }
 
 impl SchemaStatus {
+    /// The current status (a clone; the lock is held only to copy it).
     pub fn get(&self) -> Schema {
         self.state.lock().expect("schema status lock").clone()
     }

@@ -15,13 +15,17 @@ const INSERT: &str =
 const REPLACE_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 WHERE email = $1";
 
+/// The shortest password `api user add` accepts, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest password accepted, in characters: bounds argon2's input.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// An account as login reads it.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
+    /// The account's id.
     pub id: i64,
+    /// The account's email address, lower-cased.
     pub email: String,
     /// PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
     pub password_hash: String,
@@ -41,6 +45,10 @@ pub fn normalise_email(email: &str) -> Option<String> {
     plausible.then_some(email)
 }
 
+/// The account with this email (compared case-insensitively), if any.
+///
+/// # Errors
+/// The database failed.
 pub async fn find_by_email(db: &Database, email: &str) -> Result<Option<UserRecord>, sqlx::Error> {
     with_pool!(db, pool => {
         let row = sqlx::query(FIND_BY_EMAIL).bind(email).fetch_optional(pool).await?;
@@ -57,6 +65,7 @@ pub async fn find_by_email(db: &Database, email: &str) -> Result<Option<UserReco
 /// Whether `upsert` created the account or replaced its password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
+    /// A new account.
     Created,
     /// The password was replaced, and every session of the account ended with it.
     PasswordReplaced,

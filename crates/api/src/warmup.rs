@@ -15,23 +15,31 @@ use std::{
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+/// The warmup state in [`crate::state::AppState`]: the last successful report and the run
+/// counter; the mutex is the single flight.
 #[derive(Debug, Default)]
 pub struct Warmup {
     last: Mutex<Option<Arc<WarmupReport>>>,
     runs: AtomicU64,
 }
 
+/// What one warmup run did: the body of `POST /api/warmup` (with how the call was served).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WarmupReport {
+    /// `warm` when every step succeeded.
     pub status: WarmupStatus,
     /// Which run of this process produced the report (1 for the first).
     pub run: u64,
+    /// When the run started (RFC 3339).
     #[schema(format = DateTime)]
     pub started_at: String,
+    /// When the run ended (RFC 3339).
     #[schema(format = DateTime)]
     pub finished_at: String,
+    /// The whole run, in milliseconds.
     pub duration_ms: f64,
+    /// Each step in the order it ran.
     pub steps: Vec<Step>,
     /// When the run ended: a call that arrived before it joins it rather than running again.
     #[serde(skip)]
@@ -39,26 +47,37 @@ pub struct WarmupReport {
     pub finished: Option<Instant>,
 }
 
+/// A warmup run's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WarmupStatus {
+    /// Every step succeeded; later calls get this report from memory.
     Warm,
+    /// A step failed; the next call runs again.
     Failed,
 }
 
+/// One step of a warmup run.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
+    /// What the step warms: `database.schema`, `database.connections` or `password.hasher`.
     pub name: &'static str,
+    /// How long the step took, in milliseconds.
     pub duration_ms: f64,
+    /// Whether it succeeded.
     pub result: StepResult,
+    /// What it did or why it failed, fit for a public page.
     pub detail: String,
 }
 
+/// A step's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepResult {
+    /// The step succeeded.
     Ok,
+    /// The step failed; the run is `failed`.
     Error,
 }
 

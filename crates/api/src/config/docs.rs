@@ -7,6 +7,7 @@ use super::Config;
 /// table must say (a test compares them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variable {
+    /// The environment variable's name.
     pub name: String,
     /// The default as help text gives it (`8080`, `0 in development, else 3`), or empty.
     pub default: String,

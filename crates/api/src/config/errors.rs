@@ -12,8 +12,11 @@ const SECRET_VARIABLES: &[&str] = &["SESSION_SECRET", "METRICS_TOKEN", "DATABASE
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {var}: {problem}; expected {expected}")]
 pub struct ConfigError {
+    /// The variable, as its environment name (`SESSION_SECRET`).
     pub var: String,
+    /// What is wrong with the value given (never the value itself when it is secret).
     pub problem: String,
+    /// What would be accepted.
     pub expected: String,
 }
 

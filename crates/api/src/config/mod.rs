@@ -131,6 +131,7 @@ pub struct Config {
     pub render: bool,
 }
 
+/// `DATABASE_URL`'s default: a SQLite file under `data/`, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/release-flow.db";
 const MIN_SECRET_BYTES: usize = 32;
 const MIN_METRICS_TOKEN_CHARS: usize = 16;

@@ -8,8 +8,11 @@ use secrecy::{ExposeSecret, SecretString};
 /// Where the application runs. Decides defaults and how strict validation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
+    /// Local machines: relaxed validation, readable logs, a generated secret allowed.
     Development,
+    /// The `staging` branch's deploy: production's rules with its own origins.
     Staging,
+    /// Deployed from a `vX.Y.Z` tag: strong secrets, PostgreSQL, HTTPS only.
     Production,
 }
 
@@ -23,6 +26,7 @@ impl AppEnv {
         }
     }
 
+    /// True for [`AppEnv::Development`], where a missing secret or SQLite is allowed.
     pub fn is_development(self) -> bool {
         self == AppEnv::Development
     }
@@ -34,9 +38,12 @@ impl fmt::Display for AppEnv {
     }
 }
 
+/// `LOG_FORMAT`: how each log event is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Multi-line, coloured, for a terminal.
     Pretty,
+    /// One JSON object per line, for Render's log stream and log drains.
     Json,
 }
 
@@ -48,10 +55,12 @@ pub struct DatabaseUrl {
 }
 
 impl DatabaseUrl {
+    /// The URL itself. Only for handing to the driver: never log it.
     pub fn expose_secret(&self) -> &str {
         self.url.expose_secret()
     }
 
+    /// Which database the URL's scheme names.
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -73,9 +82,12 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// The database engines this service speaks, from `DATABASE_URL`'s scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// `sqlite:` — a file, one process (development).
     Sqlite,
+    /// `postgres://` or `postgresql://` — shared by every instance (staging, production).
     Postgres,
 }
 
@@ -104,12 +116,19 @@ impl fmt::Display for Backend {
 /// The validated settings: what the rest of the program reads, never the environment itself.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `APP_ENV`.
     pub env: AppEnv,
+    /// Where and how the server listens and drains.
     pub server: ServerSettings,
+    /// The connection pool and the migration lock.
     pub database: DatabaseSettings,
+    /// Signing secrets, lifetime and password-hashing concurrency.
     pub session: SessionSettings,
+    /// `LOG_FORMAT` and `RUST_LOG`.
     pub log: LogSettings,
+    /// Version, release id and instance, as reported by `/api/health` and `/metrics`.
     pub release: ReleaseInfo,
+    /// `FRONTEND_DIR`: the built frontend (`frontend/dist`) served at `/`.
     pub frontend_dir: PathBuf,
     /// Bearer token for `/metrics`; `None` switches the endpoint off.
     pub metrics_token: Option<SecretString>,
@@ -119,11 +138,16 @@ pub struct Settings {
     pub policy: Arc<edge_policy::Policy>,
 }
 
+/// Where and how the server listens and drains, from `HOST`, `PORT` and the timeouts.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
+    /// `HOST`: the address to bind (`0.0.0.0` on Render).
     pub host: IpAddr,
+    /// `PORT`: the TCP port (Render sets it; 10000 by default there).
     pub port: u16,
+    /// `REQUEST_TIMEOUT_SECS`: a handler running longer is cut off with a JSON 503.
     pub request_timeout: Duration,
+    /// `BODY_LIMIT_BYTES`: a larger request body answers 413 `payload_too_large`.
     pub body_limit: usize,
     /// Bounds both a slow request head and an idle keep-alive connection (one hyper timer).
     pub header_read_timeout: Duration,
@@ -133,28 +157,38 @@ pub struct ServerSettings {
     pub drain: Duration,
 }
 
+/// The database pool, from `DATABASE_*` variables.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
+    /// `DATABASE_URL`, secret.
     pub url: DatabaseUrl,
+    /// `DATABASE_MAX_CONNECTIONS`: the pool's upper bound, per instance.
     pub max_connections: u32,
+    /// `DATABASE_MIN_CONNECTIONS`: connections kept open while idle.
     pub min_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`: how long a request waits for a connection (then 503).
     pub acquire_timeout: Duration,
     /// How long a migrator waits for another process's run.
     pub migration_lock_wait: Duration,
+    /// `HEALTH_DB_TIMEOUT_MS`: the readiness probe's bound on the database round trip.
     pub probe_timeout: Duration,
 }
 
 impl DatabaseSettings {
+    /// The backend of [`DatabaseSettings::url`].
     pub fn backend(&self) -> Backend {
         self.url.backend()
     }
 }
 
+/// Session signing and lifetime, from `SESSION_*` and `PASSWORD_HASH_CONCURRENCY`.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
+    /// `SESSION_SECRET`: signs new sessions (HMAC-SHA256), at least 32 bytes outside development.
     pub secret: SecretString,
     /// Verifies, never signs (a rotation in progress).
     pub previous: Option<SecretString>,
+    /// `SESSION_TTL_SECS`: a session's lifetime from login; the cookie's `Max-Age` too.
     pub ttl: Duration,
     /// At most this many argon2id hashes at once.
     pub hash_concurrency: usize,
@@ -162,18 +196,25 @@ pub struct SessionSettings {
     pub generated: bool,
 }
 
+/// `LOG_FORMAT` and `RUST_LOG`.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
+    /// `LOG_FORMAT`.
     pub format: LogFormat,
     /// A `tracing_subscriber::EnvFilter` directive, checked at start-up.
     pub filter: String,
 }
 
-/// What `/api/health` says about this build and instance.
+/// What `/api/health` and `/metrics` say about this build and instance; never secret.
 #[derive(Debug, Clone)]
 pub struct ReleaseInfo {
+    /// The crate version this binary was built from (`CARGO_PKG_VERSION`).
     pub version: &'static str,
+    /// The deployed commit: `RENDER_GIT_COMMIT`, else the commit the binary was built from
+    /// (`BUILD_GIT_COMMIT` at compile time), if known.
     pub release_id: Option<String>,
+    /// `RENDER_SERVICE_NAME` (`release-flow-api` by default).
     pub service_id: String,
+    /// `RENDER_INSTANCE_ID`, else the host name.
     pub instance_id: String,
 }

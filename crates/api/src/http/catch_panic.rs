@@ -21,6 +21,7 @@ use tower::{Layer, Service};
 
 use crate::error::error_response;
 
+/// Turns a panic in the inner service (while called or polled) into a JSON 500 `internal`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CatchPanicLayer;
 
@@ -31,6 +32,7 @@ impl<S> Layer<S> for CatchPanicLayer {
     }
 }
 
+/// The service [`CatchPanicLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct CatchPanic<S> {
     inner: S,
@@ -58,9 +60,14 @@ where
 }
 
 pin_project_lite::pin_project! {
+    // pin-project-lite takes no attributes on a variant's fields, so they cannot carry docs.
+    #[allow(missing_docs)]
     #[project = CatchPanicProj]
+    /// The response future of [`CatchPanic`].
     pub enum CatchPanicFuture<F> {
+        /// The inner future, polled inside `catch_unwind`.
         Running { #[pin] future: F },
+        /// The inner service panicked while being called: answered with a JSON 500.
         Panicked { panic: Option<Box<dyn Any + Send + 'static>> },
     }
 }

@@ -33,6 +33,7 @@ pub struct ApiCorsLayer {
 }
 
 impl ApiCorsLayer {
+    /// CORS settings from `edge`'s allowed frontend origins, built once and shared.
     pub fn new(edge: &Arc<Edge>) -> Self {
         let cors = (!edge.cors_origins.is_empty()).then(|| {
             CorsLayer::new()
@@ -99,9 +100,14 @@ where
 }
 
 pin_project_lite::pin_project! {
+    // pin-project-lite takes no attributes on a variant's fields, so they cannot carry docs.
+    #[allow(missing_docs)]
     #[project = ApiCorsFutureProj]
+    /// The response future of [`ApiCors`].
     pub enum ApiCorsFuture<C, F> {
+        /// An `/api` request, through tower-http's CORS.
         Cors { #[pin] inner: C },
+        /// Any other request, untouched.
         Plain { #[pin] inner: F },
     }
 }

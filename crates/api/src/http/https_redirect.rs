@@ -30,6 +30,7 @@ pub struct HttpsRedirectLayer {
 }
 
 impl HttpsRedirectLayer {
+    /// Redirects to the canonical origin of `edge`, when the policy enforces HTTPS.
     pub fn new(edge: Arc<Edge>) -> Self {
         Self { edge }
     }
@@ -45,6 +46,7 @@ impl<S> Layer<S> for HttpsRedirectLayer {
     }
 }
 
+/// The service [`HttpsRedirectLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct HttpsRedirect<S> {
     inner: S,
@@ -77,9 +79,14 @@ where
 }
 
 pin_project_lite::pin_project! {
+    // pin-project-lite takes no attributes on a variant's fields, so they cannot carry docs.
+    #[allow(missing_docs)]
     #[project = HttpsRedirectFutureProj]
+    /// The response future of [`HttpsRedirect`].
     pub enum HttpsRedirectFuture<F> {
+        /// The request was plain HTTP: the redirect to HTTPS (301 or 308), ready at once.
         Redirect { response: Option<Response<Body>> },
+        /// The request goes on to the inner service.
         Inner { #[pin] inner: F },
     }
 }

@@ -16,6 +16,7 @@ use tower::{Layer, Service};
 
 use crate::error::{error_response, PlainBody};
 
+/// Rewrites every non-JSON error response into the JSON error shape, keeping status and headers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonErrorLayer;
 
@@ -26,6 +27,7 @@ impl<S> Layer<S> for JsonErrorLayer {
     }
 }
 
+/// The service [`JsonErrorLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct JsonErrors<S> {
     inner: S,
@@ -52,6 +54,7 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// The response future of [`JsonErrors`].
     pub struct JsonErrorsFuture<F> {
         #[pin]
         inner: F,

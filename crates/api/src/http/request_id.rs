@@ -22,6 +22,7 @@ use axum::{
 };
 use tower::{Layer, Service};
 
+/// `x-request-id`: the de-facto header Render's proxy and most others use for a request id.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longer incoming ids are replaced, so a client cannot stuff the logs.
@@ -46,6 +47,8 @@ fn hex(mut n: u64, out: &mut [u8]) {
     }
 }
 
+/// A new id, `<8 random hex digits>-<12 hex digits of a process-wide counter>`: 21 bytes,
+/// unique per process, cheap (no `getrandom` per call).
 pub fn generate() -> HeaderValue {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 8 + 1 + 12];
@@ -67,6 +70,7 @@ fn acceptable(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
+/// Keeps or generates the request's `x-request-id` and echoes it on the response.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestIdLayer;
 
@@ -77,6 +81,7 @@ impl<S> Layer<S> for RequestIdLayer {
     }
 }
 
+/// The service [`RequestIdLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct RequestId<S> {
     inner: S,
@@ -113,6 +118,7 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// The response future of [`RequestId`]: copies the id onto the response.
     pub struct RequestIdFuture<F> {
         #[pin]
         inner: F,

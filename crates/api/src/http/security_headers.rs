@@ -21,12 +21,14 @@ use tower::{Layer, Service};
 
 use crate::edge::{Edge, Scheme};
 
+/// Adds the policy's headers for each response's class (document, asset, API, redirect).
 #[derive(Clone, Debug)]
 pub struct SecurityHeadersLayer {
     edge: Arc<Edge>,
 }
 
 impl SecurityHeadersLayer {
+    /// Uses the header values `edge` computed at start-up.
     pub fn new(edge: Arc<Edge>) -> Self {
         Self { edge }
     }
@@ -42,6 +44,7 @@ impl<S> Layer<S> for SecurityHeadersLayer {
     }
 }
 
+/// The service [`SecurityHeadersLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct SecurityHeaders<S> {
     inner: S,
@@ -73,6 +76,7 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// The response future of [`SecurityHeaders`]: adds the class's headers to the response.
     pub struct SecurityHeadersFuture<F> {
         #[pin]
         inner: F,

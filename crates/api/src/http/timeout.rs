@@ -22,12 +22,14 @@ use tower::{Layer, Service};
 
 use crate::error::error_response;
 
+/// Cuts a request off after a deadline counted from its arrival: JSON 503 `timeout`.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestTimeoutLayer {
     timeout: Duration,
 }
 
 impl RequestTimeoutLayer {
+    /// A layer with this deadline (`REQUEST_TIMEOUT_SECS`).
     pub fn new(timeout: Duration) -> Self {
         Self { timeout }
     }
@@ -43,6 +45,7 @@ impl<S> Layer<S> for RequestTimeoutLayer {
     }
 }
 
+/// The service [`RequestTimeoutLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct RequestTimeout<S> {
     inner: S,
@@ -73,6 +76,8 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// The response future of [`RequestTimeout`]: the inner future, raced against a timer armed
+    /// the first time it is pending.
     pub struct RequestTimeoutFuture<F> {
         #[pin]
         inner: F,

@@ -35,6 +35,7 @@ pub struct RequestSpan {
 }
 
 impl RequestSpan {
+    /// A span maker reading quiet paths and the client address from `edge`.
     pub fn new(edge: Arc<Edge>) -> Self {
         Self { edge }
     }
@@ -68,6 +69,8 @@ impl<B> MakeSpan<B> for RequestSpan {
     }
 }
 
+/// Writes the access-log line (`info`, target `api::http`): status and latency in
+/// milliseconds, inside the request span.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogResponse;
 
@@ -95,6 +98,7 @@ pub struct RecordRouteLayer {
 }
 
 impl RecordRouteLayer {
+    /// Records into `metrics`: one histogram and counter per matched route and status.
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self { metrics }
     }
@@ -110,6 +114,7 @@ impl<S> Layer<S> for RecordRouteLayer {
     }
 }
 
+/// The service [`RecordRouteLayer`] makes.
 #[derive(Clone)]
 pub struct RecordRoute<S> {
     inner: S,
@@ -146,6 +151,7 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// The response future of [`RecordRoute`]: records the duration when the inner one ends.
     pub struct RecordRouteFuture<F> {
         #[pin]
         inner: F,

@@ -23,24 +23,32 @@ use crate::{
     users,
 };
 
+/// The body of `POST /api/auth/login`. Unknown fields are refused (422 `invalid_body`).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// The account's email address, compared case-insensitively.
     #[schema(format = Email, example = "ada@example.com")]
     pub email: String,
+    /// The password, 1 to 1024 bytes; never logged.
     #[schema(value_type = String, format = Password, min_length = 1, max_length = 1024)]
     pub password: SecretString,
 }
 
+/// A user as the API shows it: no password hash, no session data.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
+    /// The account's id.
     pub id: i64,
+    /// The account's email address.
     pub email: String,
 }
 
+/// The body of a successful login and of `GET /api/me`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
+    /// Who is logged in.
     pub user: UserView,
     /// Seconds since the Unix epoch.
     pub expires_at: u64,
@@ -49,6 +57,7 @@ pub struct SessionView {
 /// `GET /api/session`: the session, or `null` without one.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionState {
+    /// The live session, or `null`.
     pub session: Option<SessionView>,
 }
 
@@ -76,6 +85,8 @@ const INVALID_CREDENTIALS: &str = "wrong email or password";
             headers(("retry-after" = u64, description = "Seconds to wait, with `busy`"))),
     )
 )]
+/// `POST /api/auth/login`: checks the login limits, verifies the password (argon2id, in a
+/// bounded slot), then sets the signed session cookie.
 #[tracing::instrument(name = "login", skip_all, fields(email = tracing::field::Empty))]
 pub async fn login(
     State(state): State<AppState>,
@@ -166,6 +177,8 @@ pub async fn login(
         (status = 503, description = "`database_unavailable`: the session could not be ended; the cookie is kept, retry", body = ErrorBody),
     )
 )]
+/// `POST /api/auth/logout`: revokes this session's id in the shared database, then clears the
+/// cookie. Idempotent: 204 without a session too.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     // A token that verifies is revoked even if already ended: revoking twice is harmless.
     if let Some(claims) = state
@@ -193,6 +206,8 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
         (status = 503, description = "`database_unavailable`: retry", body = ErrorBody),
     )
 )]
+/// `POST /api/auth/logout-all`: raises the account's session epoch, ending every session it has
+/// on every instance.
 pub async fn logout_all(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     revocation::end_all(&state.db, user.id)
         .await
@@ -250,6 +265,7 @@ pub async fn session(
         (status = 503, description = "`database_unavailable`: whether the session was ended cannot be checked", body = ErrorBody),
     )
 )]
+/// `GET /api/me`: the logged-in user; 401 without a session.
 pub async fn me(user: AuthUser) -> Json<SessionView> {
     Json(SessionView {
         user: UserView {
@@ -264,7 +280,9 @@ pub async fn me(user: AuthUser) -> Json<SessionView> {
 /// when the database cannot say whether it was ended).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
+    /// The account's id.
     pub id: i64,
+    /// The account's email address.
     pub email: String,
     /// Seconds since the Unix epoch.
     pub expires_at: u64,

@@ -74,51 +74,78 @@ pub async fn liveness(State(state): State<AppState>) -> Response {
     response
 }
 
+/// A health verdict, ordered from best to worst (`max` of the checks is the report's).
+/// The values of draft-inadarei-api-health-check-06 §3.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Healthy.
     Pass,
+    /// Serving, with a concern (a slow database, or draining after SIGTERM).
     Warn,
+    /// Not ready: this instance should get no traffic.
     Fail,
 }
 
+/// The `application/health+json` body of `GET /api/health`
+/// (draft-inadarei-api-health-check-06).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
+    /// The worst status of the checks.
     pub status: Status,
+    /// The API's version (the crate version).
     pub version: &'static str,
+    /// The deployed commit, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release_id: Option<String>,
+    /// The Render service name.
     pub service_id: String,
+    /// The Render instance id, or the host name off Render.
     pub instance_id: String,
+    /// `Release Flow API`.
     pub description: &'static str,
+    /// Why the status is not `pass`, one sentence each; absent when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The checks, keyed `component:measurement` as the draft names them.
     pub checks: Checks,
 }
 
+/// The checks of a [`HealthReport`], each a one-element array as the draft's shape requires.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Checks {
+    /// The database round trip (`SELECT 1`), in milliseconds.
     #[serde(rename = "database:responseTime")]
     pub database_response_time: [Check; 1],
+    /// Whether the schema migrations are applied; the value is the latest migration version.
     #[serde(rename = "database:migrations")]
     pub database_migrations: [Check; 1],
+    /// Seconds since the process started.
     pub uptime: [Check; 1],
 }
 
+/// One measurement of a component (draft-inadarei-api-health-check-06 §4).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
+    /// Which component, when there are several (`sqlite`, `postgres`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component_id: Option<&'static str>,
+    /// `datastore` or `system`.
     pub component_type: &'static str,
+    /// The measured value; its unit is `observedUnit`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_value: Option<serde_json::Value>,
+    /// `ms`, `s` or `version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_unit: Option<&'static str>,
+    /// This check's verdict.
     pub status: Status,
+    /// When the measurement was taken (RFC 3339).
     #[schema(format = DateTime)]
     pub time: String,
+    /// What went wrong, in words fit for a public page (no host names or driver text).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
 }
@@ -159,6 +186,8 @@ pub async fn readiness(State(state): State<AppState>) -> Response {
 }
 
 impl HealthReport {
+    /// Probes the database (bounded by `HEALTH_DB_TIMEOUT_MS`), reads the migration status and
+    /// the lifecycle, and folds them into one report. Never fails: a failed probe is a `fail` check.
     pub async fn gather(state: &AppState) -> HealthReport {
         let timeout = state.settings.database.probe_timeout;
         let backend = state.db.backend();

@@ -12,6 +12,9 @@ use subtle::ConstantTimeEq;
 
 use crate::{error::ApiError, state::AppState};
 
+/// `GET /metrics`: the Prometheus text format (0.0.4), behind `Authorization: Bearer
+/// <METRICS_TOKEN>` compared in constant time; 404 when no token is configured, 401 with
+/// `WWW-Authenticate: Bearer` (RFC 6750 §3) for a wrong or missing one.
 pub async fn endpoint(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = state.settings.metrics_token.as_ref() else {
         return ApiError::NotFound.into_response();

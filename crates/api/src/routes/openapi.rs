@@ -42,6 +42,7 @@ use crate::{
         (name = "meta", description = "This document"),
     )
 )]
+/// The OpenAPI 3.1 document of the JSON API, built from the handlers' `utoipa::path`s.
 pub struct ApiDoc;
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
@@ -62,6 +63,7 @@ pub fn document_json() -> &'static str {
     summary = "This OpenAPI document",
     responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json"))
 )]
+/// `GET /api/openapi.json`: the document, serialised once and cached.
 pub async fn document() -> impl IntoResponse {
     (
         [

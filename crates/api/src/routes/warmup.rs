@@ -48,6 +48,8 @@ pub struct WarmupResponse<'a> {
         (status = 403, description = "A cross-site browser request carrying cookies", body = ErrorBody),
     )
 )]
+/// `POST /api/warmup`: runs the warmup steps (schema, pool connections, password hasher) once
+/// per process, shared by concurrent callers; 503 when a step fails.
 pub async fn warmup(State(state): State<AppState>) -> Response {
     let arrived = Instant::now();
     // Spawned so that a client hanging up cannot cancel a run other callers are waiting on.

@@ -117,10 +117,12 @@ impl StaticFiles {
         Ok(StaticFiles { files })
     }
 
+    /// How many files are served (each with its precompressed variants counted once).
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// True when the frontend directory held no file.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
