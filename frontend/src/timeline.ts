@@ -91,7 +91,15 @@ export function layoutTimeline(calls: CallTiming[]): TimelineLayout {
       let at = start + Math.max(0, (inFlight - total) / 2);
       for (const s of call.server.steps) {
         const duration = s.durationMs * scale;
-        lane.steps.push(bar(s.name, at, at + duration, s.ok));
+        const step = bar(s.name, at, at + duration, s.ok);
+        // A sliver widened to stay visible pushes the next step along, so none overlap.
+        const previous = lane.steps.at(-1);
+        if (previous && step.left < previous.left + previous.width) {
+          const naturalEnd = step.left + step.width;
+          step.left = Math.min(previous.left + previous.width, 100 - MIN_WIDTH);
+          step.width = Math.min(Math.max(MIN_WIDTH, naturalEnd - step.left), 100 - step.left);
+        }
+        lane.steps.push(step);
         at += duration;
       }
     }

@@ -61,6 +61,16 @@ describe("layoutTimeline", () => {
     expect(lane!.steps[1]!.ok).toBe(false);
   });
 
+  it("pushes the step after a widened sliver along, so steps never overlap", () => {
+    const call: CallTiming = { name: "x", start: 0, end: 1000, ok: true, server: { totalMs: 1000, steps: [{ name: "a", durationMs: 0.1, ok: true }, { name: "b", durationMs: 0.1, ok: true }, { name: "c", durationMs: 999.8, ok: true }] } };
+    const [lane] = layoutTimeline([call]).lanes;
+    const steps = lane!.steps;
+    expect(steps.map((s) => s.left)).toEqual([0, 0.75, 1.5]);
+    for (let i = 1; i < steps.length; i++) expect(steps[i]!.left).toBeGreaterThanOrEqual(steps[i - 1]!.left + steps[i - 1]!.width);
+    // The last still ends where its time ends.
+    expect(steps[2]!.left + steps[2]!.width).toBeCloseTo(100);
+  });
+
   it("draws nothing for no calls, and a zero-length call as a sliver", () => {
     expect(layoutTimeline([])).toEqual({ spanMs: 0, ticks: [], lanes: [], overlapMs: 0 });
     const layout = layoutTimeline([{ name: "x", start: 5, end: 5, ok: true }]);
