@@ -192,3 +192,27 @@ test("on a phone the release page fits the screen, and a warm instance's warmup 
   assert.deepEqual(await axeViolations(page), [], "release page after a reload");
   await checkClean(page, consoleErrors);
 });
+
+test("when the release cannot be read the page says so and still draws the calls", async () => {
+  const api = await freshApi();
+  const { page, consoleErrors } = await openPage({ viewport: { width: 1280, height: 900 } });
+  const body = { error: { code: "database_unavailable", message: "the database is unavailable; retry" } };
+  await page.route("**/api/release", (route) => route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify(body) }));
+
+  await page.goto(`${api.url}/`);
+  await page.getByLabel("Email").fill(api.demoEmail);
+  await page.getByLabel("Password").fill(api.demoPassword);
+  await page.getByRole("button", { name: "Log in" }).click();
+
+  const error = page.locator("#release .error");
+  await error.waitFor({ state: "visible" });
+  assert.equal(await error.textContent(), body.error.message);
+  assert.equal(await page.locator("#release-env").textContent(), "Environment unknown");
+  assert.equal(await page.locator("#release .facts").isVisible(), false);
+  await page.locator("#timeline .lane").nth(1).waitFor();
+  assert.match(await page.locator("#timeline .summary").textContent(), /they ran in parallel/);
+  assert.deepEqual(await axeViolations(page), [], "release page with the release unreadable");
+  // The 503 itself is logged by Chromium as a failed resource load; nothing else may be.
+  assert.deepEqual(consoleErrors.filter((e) => !e.includes("503")), []);
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+});

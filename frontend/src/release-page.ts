@@ -151,9 +151,10 @@ export function renderTimeline(root: HTMLElement, calls: TimedCall[]): void {
         const bar = place(node("div", `bar step step-${n % 4}`), step);
         bar.dataset.ok = String(step.ok);
         stepTrack.append(bar);
+        const swatch = node("span", `swatch step-${n % 4}`);
+        swatch.setAttribute("aria-hidden", "true");
         const entry = node("li");
-        entry.append(node("span", `swatch step-${n % 4}`), `${step.name}: ${formatMs(step.durationMs)}${step.ok ? "" : " (failed)"}`);
-        entry.firstElementChild?.setAttribute("aria-hidden", "true");
+        entry.append(swatch, `${step.name}: ${formatMs(step.durationMs)}${step.ok ? "" : " (failed)"}`);
         list.append(entry);
       });
       item.append(stepTrack, list);
