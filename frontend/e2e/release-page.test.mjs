@@ -216,3 +216,26 @@ test("when the release cannot be read the page says so and still draws the calls
   assert.deepEqual(consoleErrors.filter((e) => !e.includes("503")), []);
   assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
 });
+
+test("each environment's badge names it and passes axe-core's contrast checks", async () => {
+  const api = await freshApi();
+  const { page, consoleErrors } = await openPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+  await logIn(page, api);
+  for (const [environment, name] of [["staging", "Staging"], ["production", "Production"]]) {
+    // The real answer, with the environment another deployment would report.
+    await page.unroute("**/api/release");
+    await page.route("**/api/release", async (route) => {
+      const response = await route.fetch();
+      route.fulfill({ response, json: { ...(await response.json()), environment } });
+    });
+    await page.reload();
+    await page.locator(`#release-env[data-env="${environment}"]`).waitFor();
+    assert.equal(await page.locator("#release-env").textContent(), name);
+    assert.equal((await facts(page)).Environment, name);
+    await page.locator("#timeline .lane").nth(1).waitFor();
+    assert.deepEqual(await axeViolations(page), [], `${environment} badge`);
+  }
+  const colours = await page.locator("#release-env").evaluate((e) => getComputedStyle(e).backgroundColor);
+  assert.notEqual(colours, "rgba(0, 0, 0, 0)", "the badge has a colour of its own");
+  await checkClean(page, consoleErrors);
+});
