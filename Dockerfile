@@ -16,6 +16,8 @@ WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend/ ./
+# The page embeds this version's changelog highlights (vite.config.ts reads both files).
+COPY CHANGELOG.md Cargo.toml /src/
 RUN npm run build:static && node scripts/compress.mjs dist
 
 # --- Rust: cargo-chef caches the dependency build in its own layer ---

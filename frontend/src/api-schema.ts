@@ -105,6 +105,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This release: environment, version, release id, commit link, instance */
+        get: operations["release"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/session": {
         parameters: {
             query?: never;
@@ -189,6 +206,11 @@ export interface components {
             /** @description Seconds since the process started. */
             uptime: components["schemas"]["Check"][];
         };
+        /**
+         * @description The environment, as `APP_ENV` names it.
+         * @enum {string}
+         */
+        Environment: "development" | "staging" | "production";
         /** @description Every error response: `{"error": {"code", "message"}}`. */
         ErrorBody: {
             /** @description The one field. */
@@ -236,6 +258,32 @@ export interface components {
              * @description The password, 1 to 1024 bytes; never logged.
              */
             password: string;
+        };
+        /** @description This release and the instance that answered. */
+        ReleaseView: {
+            /**
+             * Format: uri
+             * @description `REPOSITORY_URL/commit/RELEASE_ID`; absent without `REPOSITORY_URL` or when the release id
+             *     is not a commit hash.
+             */
+            commitUrl?: string | null;
+            /** @description Where this instance runs (`APP_ENV`). */
+            environment: components["schemas"]["Environment"];
+            /** @description The instance that answered (`RENDER_INSTANCE_ID`, else the hostname). */
+            instanceId: string;
+            /**
+             * @description The commit this instance runs (`RENDER_GIT_COMMIT`, else the commit the binary was built
+             *     from); absent when neither is known. The same value as `release_flow_build_info`'s
+             *     `release_id` and `/api/health`'s `releaseId`.
+             */
+            releaseId?: string | null;
+            /** @description The service (`RENDER_SERVICE_NAME`). */
+            serviceId: string;
+            /**
+             * @description The API's crate version.
+             * @example 0.1.0
+             */
+            version: string;
         };
         /**
          * @description How a call was answered.
@@ -603,6 +651,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+        };
+    };
+    release: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The release and the instance that answered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseView"];
+                };
+            };
+            /** @description `unauthorized`: no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `database_unavailable`: whether the session was ended cannot be checked */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -9,6 +9,8 @@ export type Session = Schemas["SessionView"];
 /** The warmup report, and whether this call ran it, joined a run in progress or found it cached. */
 export type WarmupResponse = Schemas["WarmupResponse"];
 export type HealthReport = Schemas["HealthReport"];
+/** This release and the instance that answered. */
+export type Release = Schemas["ReleaseView"];
 
 /** The API's JSON error body, the same on every error path: `{"error": {"code", "message"}}`. */
 export type ErrorBody = Schemas["ErrorBody"];
@@ -113,6 +115,10 @@ export function createClient(base: string = apiBase(), fetchImpl: Fetch = fetch.
     /** The logged-in user; an ApiError 401 without a session. */
     async me(): Promise<Session> {
       return json<Session>(await request("GET", "/api/me"));
+    },
+    /** This release (environment, version, release id, commit link, instance); an ApiError 401 without a session. */
+    async release(): Promise<Release> {
+      return json<Release>(await request("GET", "/api/release"));
     },
     /** A failed warmup (503) is a WarmupFailedError that carries its report. */
     async warmup(): Promise<WarmupResponse> {

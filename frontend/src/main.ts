@@ -9,6 +9,7 @@ import {
   type Session,
   type WarmupResponse,
 } from "./api";
+import { renderNotes, renderRelease, renderTimeline, type TimedCall } from "./release-page";
 
 const client = createClient();
 
@@ -129,16 +130,79 @@ function runHealth(promise: Promise<HealthReport>): void {
   );
 }
 
-/** After authentication: warmup and health start together; each panel shows its own outcome. */
-function startAfterLogin(session: Session): void {
-  const [warmup, health] = warmupAndHealth(client);
-  showApp(session);
-  runWarmup(warmup);
-  runHealth(health);
+const releaseRoot = el<HTMLElement>("#release");
+const timelineRoot = el<HTMLElement>("#timeline");
+
+/** The calls of the current login, as they ran; a retry replaces its call, on the same axis. */
+let timeline = new Map<"Warmup" | "Health", TimedCall>();
+const LANE_ORDER = ["Warmup", "Health"] as const;
+
+/** Records when `promise` settles (sent at `start`, `performance.now()` both) and redraws. */
+function timed<T>(name: "Warmup" | "Health", start: number, promise: Promise<T>, details: (value: T | undefined, error: unknown) => Pick<TimedCall, "server" | "note">): void {
+  const runs = timeline;
+  promise.then(
+    (value) => record(value, undefined, true),
+    (error: unknown) => record(undefined, error, false),
+  );
+  function record(value: T | undefined, error: unknown, ok: boolean): void {
+    const end = performance.now();
+    if (runs !== timeline) return; // logged out, or logged in again, meanwhile
+    runs.set(name, { name, start, end, ok, ...details(value, error) });
+    renderTimeline(timelineRoot, LANE_ORDER.flatMap((lane) => runs.get(lane) ?? []));
+  }
 }
 
-warmupPanel.retry.addEventListener("click", () => runWarmup(client.warmup()));
-healthPanel.retry.addEventListener("click", () => runHealth(client.health()));
+function warmupTiming(value: WarmupResponse | undefined, error: unknown): Pick<TimedCall, "server" | "note"> {
+  const report = value ?? (error instanceof WarmupFailedError ? error.report : undefined);
+  if (!report) return { note: message(error) };
+  if (report.served !== "ran") {
+    // Its steps ran before this call (cached) or partly before it (joined): not on this axis.
+    const how = report.served === "cached" ? "the instance was already warm" : "it joined a run in progress";
+    return { note: `Answered with warmup run ${report.run}'s report (${how}); its steps are not part of this call.` };
+  }
+  return { server: { totalMs: report.durationMs, steps: report.steps.map((s) => ({ name: s.name, durationMs: s.durationMs, ok: s.result === "ok" })) } };
+}
+
+function healthTiming(value: HealthReport | undefined, error: unknown): Pick<TimedCall, "server" | "note"> {
+  const report = value ?? (error instanceof UnhealthyError ? error.report : undefined);
+  const probe = report?.checks["database:responseTime"]?.[0];
+  const ms = probe?.observedValue;
+  if (!probe || typeof ms !== "number") return { note: report ? "The report has no database probe time." : message(error) };
+  return { server: { totalMs: ms, steps: [{ name: "database probe", durationMs: ms, ok: probe.status !== "fail" }] } };
+}
+
+/** After authentication: warmup and health start together; each panel shows its own outcome. */
+function startAfterLogin(session: Session): void {
+  timeline = new Map();
+  const started = performance.now();
+  const [warmup, health] = warmupAndHealth(client);
+  timed("Warmup", started, warmup, warmupTiming);
+  timed("Health", started, health, healthTiming);
+  showApp(session);
+  renderTimeline(timelineRoot, []);
+  runWarmup(warmup);
+  runHealth(health);
+  renderRelease(releaseRoot, undefined);
+  client.release().then(
+    (release) => renderRelease(releaseRoot, release),
+    (error: unknown) => renderRelease(releaseRoot, undefined, message(error)),
+  );
+}
+
+warmupPanel.retry.addEventListener("click", () => {
+  const started = performance.now();
+  const warmup = client.warmup();
+  timed("Warmup", started, warmup, warmupTiming);
+  runWarmup(warmup);
+});
+healthPanel.retry.addEventListener("click", () => {
+  const started = performance.now();
+  const health = client.health();
+  timed("Health", started, health, healthTiming);
+  runHealth(health);
+});
+
+renderNotes(el<HTMLElement>("#release-notes"));
 
 loginForm.addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -51,6 +51,20 @@ describe("the client against the API", () => {
     expect(await client.session()).toBeNull();
   });
 
+  it("reads the release only with a session", async () => {
+    const client = createClient(url, cookieFetch());
+    const anonymous = await client.release().catch((e: unknown) => e);
+    expect(anonymous).toMatchObject({ status: 401, code: "unauthorized" });
+    await client.login(email, password);
+    const release = await client.release();
+    expect(release.environment).toBe("development");
+    expect(release.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(release.instanceId).not.toBe("");
+    // The same release id and instance as readiness reports.
+    const health = await client.health();
+    expect([release.releaseId, release.instanceId]).toEqual([health.releaseId, health.instanceId]);
+  });
+
   it("turns a wrong password into an ApiError with the server's code", async () => {
     const client = createClient(url, cookieFetch());
     const error = await client.login(email, "not the password").catch((e: unknown) => e);

@@ -10,7 +10,7 @@ use crate::{
     edge::{API_PREFIX, LIVENESS_PATH, METRICS_PATH},
     error::ApiError,
     http::trace::RecordRouteLayer,
-    routes::{auth, frontend, health, metrics, openapi, warmup},
+    routes::{auth, frontend, health, metrics, openapi, release, warmup},
     state::AppState,
 };
 
@@ -25,6 +25,7 @@ pub const ROUTES: &[&str] = &[
     "/api/auth/logout-all",
     "/api/me",
     "/api/session",
+    "/api/release",
     "/api/openapi.json",
 ];
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout-all", post(auth::logout_all))
         .route("/me", get(auth::me))
         .route("/session", get(auth::session))
+        .route("/release", get(release::release))
         .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found);
     Router::new()

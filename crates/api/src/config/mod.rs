@@ -122,6 +122,10 @@ pub struct Config {
     #[arg(long, env = "RENDER_INSTANCE_ID")]
     pub render_instance_id: Option<String>,
 
+    /// https URL of the source repository, e.g. https://github.com/OWNER/REPO: the release page links a commit release id to REPOSITORY_URL/commit/ID [default: unset, no link]
+    #[arg(long, env = "REPOSITORY_URL", value_parser = parse::repository_url)]
+    pub repository_url: Option<String>,
+
     /// Bearer token for GET /metrics, at least 16 characters [default: unset, /metrics is off]
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true, value_parser = parse::metrics_token)]
     pub metrics_token: Option<SecretString>,
@@ -319,16 +323,16 @@ impl Config {
                 }),
                 filter: self.rust_log,
             },
-            release: ReleaseInfo {
-                version: env!("CARGO_PKG_VERSION"),
-                release_id: self
-                    .render_git_commit
+            release: ReleaseInfo::new(
+                env!("CARGO_PKG_VERSION"),
+                // The same source as `release_flow_build_info`'s `release_id`.
+                self.render_git_commit
                     .or_else(|| option_env!("BUILD_GIT_COMMIT").map(str::to_owned)),
-                service_id: self.render_service_name,
-                instance_id: self
-                    .render_instance_id
+                self.repository_url.as_deref(),
+                self.render_service_name,
+                self.render_instance_id
                     .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
-            },
+            ),
             frontend_dir: self.frontend_dir,
             metrics_token: self.metrics_token,
             demo_login: dev && !self.render,

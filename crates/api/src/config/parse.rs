@@ -126,3 +126,38 @@ pub fn log_filter(raw: &str) -> Result<String, Invalid> {
             )
         })
 }
+
+/// `REPOSITORY_URL`: an https URL with a host and a path, without query, fragment or user
+/// information, returned without a trailing `/` or `.git` so `/commit/ID` can be appended. The
+/// page shows it as a link, so anything else (`javascript:`, plain http) is refused here.
+pub fn repository_url(raw: &str) -> Result<String, Invalid> {
+    let expected = || "an https URL such as https://github.com/OWNER/REPO".to_owned();
+    let url = raw.trim();
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| invalid(format!("{url:?} is not an https URL"), expected()))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if !host_ok {
+        return Err(invalid(format!("{url:?} has no valid host"), expected()));
+    }
+    let path = path.trim_end_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let path_ok = !path.is_empty()
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~' | b'%')
+        })
+        && !path
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "..");
+    if !path_ok {
+        return Err(invalid(
+            format!("{url:?} has no repository path, or one with a query, fragment or unusual characters"),
+            expected(),
+        ));
+    }
+    Ok(format!("https://{host}/{path}"))
+}

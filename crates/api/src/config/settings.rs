@@ -205,7 +205,8 @@ pub struct LogSettings {
     pub filter: String,
 }
 
-/// What `/api/health` and `/metrics` say about this build and instance; never secret.
+/// What `/api/health`, `/api/release` and `/metrics` say about this build and instance; never
+/// secret.
 #[derive(Debug, Clone)]
 pub struct ReleaseInfo {
     /// The crate version this binary was built from (`CARGO_PKG_VERSION`).
@@ -213,8 +214,41 @@ pub struct ReleaseInfo {
     /// The deployed commit: `RENDER_GIT_COMMIT`, else the commit the binary was built from
     /// (`BUILD_GIT_COMMIT` at compile time), if known.
     pub release_id: Option<String>,
+    /// `REPOSITORY_URL/commit/RELEASE_ID`, when both are set and the release id is a commit hash.
+    pub commit_url: Option<String>,
     /// `RENDER_SERVICE_NAME` (`release-flow-api` by default).
     pub service_id: String,
     /// `RENDER_INSTANCE_ID`, else the host name.
     pub instance_id: String,
+}
+
+impl ReleaseInfo {
+    /// The release's facts; `repository` is `REPOSITORY_URL`, already checked to be https.
+    pub fn new(
+        version: &'static str,
+        release_id: Option<String>,
+        repository: Option<&str>,
+        service_id: String,
+        instance_id: String,
+    ) -> Self {
+        // Only a commit hash is linked: a hand-set release id names no page of the repository.
+        let commit_url = match (repository, release_id.as_deref()) {
+            (Some(repository), Some(id)) if is_commit_hash(id) => {
+                Some(format!("{repository}/commit/{id}"))
+            }
+            _ => None,
+        };
+        Self {
+            version,
+            release_id,
+            commit_url,
+            service_id,
+            instance_id,
+        }
+    }
+}
+
+/// A full or abbreviated git object name: 7 to 64 hex digits (SHA-1 or SHA-256).
+fn is_commit_hash(id: &str) -> bool {
+    (7..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit())
 }

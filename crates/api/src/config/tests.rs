@@ -252,3 +252,53 @@ fn every_variable_has_a_flag_and_help() {
         assert!(arg.get_help().is_some(), "{id} has no help");
     }
 }
+
+#[test]
+fn a_repository_url_links_a_commit_release_id() {
+    let s = settings(&[
+        (
+            "REPOSITORY_URL",
+            "https://github.com/release-flow/release-flow.git/",
+        ),
+        ("RENDER_GIT_COMMIT", "4f1c2e9d0a"),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.release.commit_url.as_deref(),
+        Some("https://github.com/release-flow/release-flow/commit/4f1c2e9d0a")
+    );
+    // A release id that is not a commit hash names no commit page.
+    let s = settings(&[
+        (
+            "REPOSITORY_URL",
+            "https://github.com/release-flow/release-flow",
+        ),
+        ("RENDER_GIT_COMMIT", "release-7"),
+    ])
+    .unwrap();
+    assert_eq!(s.release.commit_url, None);
+    let s = settings(&[("RENDER_GIT_COMMIT", "4f1c2e9d0a")]).unwrap();
+    assert_eq!(s.release.commit_url, None);
+}
+
+#[test]
+fn a_repository_url_that_is_not_https_is_named() {
+    for bad in [
+        "http://github.com/o/r",
+        "javascript:alert(1)",
+        "https://",
+        "https://github.com",
+        "https://github.com/o/r?x=1",
+        "https://github.com/o/r#top",
+        "https://user@github.com/o/r",
+        "https://github.com/o/../r",
+        "https://github.com/o r",
+    ] {
+        let e = error(&[("REPOSITORY_URL", bad)]);
+        assert!(e.starts_with("invalid REPOSITORY_URL: "), "{bad}: {e}");
+        assert!(
+            e.ends_with("expected an https URL such as https://github.com/OWNER/REPO"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -10,5 +10,7 @@ pub mod health;
 pub mod metrics;
 /// `GET /api/openapi.json`: the OpenAPI document, generated from the handlers.
 pub mod openapi;
+/// `GET /api/release`: this release and instance, for the page shown after login.
+pub mod release;
 /// `POST /api/warmup`: what a warmup run does.
 pub mod warmup;

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 
 use crate::{
     error::{ErrorBody, ErrorDetail},
-    routes::{auth, health, warmup},
+    routes::{auth, health, release, warmup},
 };
 
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::{
         health::liveness,
         health::readiness,
         warmup::warmup,
+        release::release,
         auth::login,
         auth::logout,
         auth::logout_all,
@@ -37,7 +38,7 @@ use crate::{
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
-        (name = "health", description = "Liveness, readiness and warmup"),
+        (name = "health", description = "Liveness, readiness, warmup and the release"),
         (name = "auth", description = "Login with a signed, expiring session cookie"),
         (name = "meta", description = "This document"),
     )

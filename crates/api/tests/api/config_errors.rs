@@ -38,6 +38,24 @@ async fn an_unknown_environment_stops_start_up() {
 }
 
 #[tokio::test]
+async fn a_repository_url_that_is_not_https_stops_start_up() {
+    let run = ApiCommand::new()
+        .var(
+            "REPOSITORY_URL",
+            "http://github.com/release-flow/release-flow",
+        )
+        .run()
+        .await;
+    assert_eq!(run.code(), Some(78));
+    assert_eq!(
+        run.stderr.lines().next(),
+        Some("error: invalid REPOSITORY_URL: \"http://github.com/release-flow/release-flow\" is not an https URL; expected an https URL such as https://github.com/OWNER/REPO"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
 async fn an_unsupported_database_stops_start_up_without_echoing_the_password() {
     let run = ApiCommand::new()
         .var("DATABASE_URL", "mysql://root:hunter2@db/app")

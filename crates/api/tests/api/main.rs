@@ -20,6 +20,7 @@ mod http_semantics;
 mod login_limits;
 mod metrics;
 mod migrations;
+mod release;
 mod request_headers;
 mod sessions;
 mod shutdown;
