@@ -17,7 +17,9 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
 export const root = resolve(import.meta.dirname, "..", "..", "..");
-const bin = (name) => process.env[`${name.toUpperCase().replace("-", "_")}_BIN`] ?? join(root, "target", "debug", name);
+/** A workspace binary: API_BIN / EDGE_POLICY_BIN, else CARGO_TARGET_DIR (or target/) /debug/NAME. */
+const bin = (name) =>
+  process.env[`${name.toUpperCase().replace("-", "_")}_BIN`] ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug", name);
 
 /** The environment the topology runs: its names are policy.toml's for it. */
 export const ENV = "staging";
