@@ -80,6 +80,12 @@ function request(at, host, path, { method = "GET", headers = {}, body, from } = 
 async function checkPaths(at) {
   const index = await request(at, WEB_HOST, "/");
   assert.equal(index.status, 200);
+  // The policy's document headers, as the API sends them: HSTS (RFC 6797 §6.1), the CSP with
+  // the inline script's hash, nosniff, no framing.
+  assert.match(index.headers["strict-transport-security"] ?? "", /^max-age=31536000/);
+  assert.match(index.headers["content-security-policy"] ?? "", /script-src 'self' 'sha256-/);
+  assert.equal(index.headers["x-content-type-options"], "nosniff");
+  assert.equal(index.headers["x-frame-options"], "DENY");
   const asset = /src="(\/assets\/[^"]+\.js)"/.exec(index.body)?.[1];
   assert.ok(asset, "index.html names its script");
 
