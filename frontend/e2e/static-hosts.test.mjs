@@ -212,6 +212,22 @@ describe("Cloudflare Pages (wrangler pages dev, the emitted Pages Function)", ()
     await checkPaths(address.cloudflare);
   });
 
+  test("the Function passes the client as CF-Connecting-IP names it (RFC 7239 §5.2 list order)", async () => {
+    api.addressBuckets();
+    const body = JSON.stringify({ email: "nobody@example.com", password: "not the password" });
+    const res = await request(address.cloudflare, WEB_HOST, "/api/auth/login", {
+      method: "POST",
+      from: ip(78),
+      headers: { "content-type": "application/json", origin: `https://${WEB_HOST}`, "content-length": Buffer.byteLength(body), "x-forwarded-for": "6.6.6.6" },
+      body,
+    });
+    assert.equal(res.status, 401, res.body);
+    // Locally the TLS front stands where Cloudflare's edge is, so wrangler's CF-Connecting-IP is
+    // the front's own address: the key is that, never the X-Forwarded-For the client wrote, and
+    // never wrangler's or the API edge's address (which a wrong forwarded_for_hops would pick).
+    assert.deepEqual(api.addressBuckets(), [address.cloudflare]);
+  });
+
   test("in Chromium over TLS: log in, warmup ∥ health, reload, log out", async () => {
     await browse(address.cloudflare);
   });

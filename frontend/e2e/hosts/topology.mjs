@@ -152,6 +152,9 @@ http {
     ssl_certificate_key "${tls.key}";
     location / {
       proxy_pass http://${upstream};
+      # From its own address: wrangler names its TCP peer as CF-Connecting-IP, which is then this
+      # stand-in for Cloudflare's edge, distinct from every other hop's address.
+      proxy_bind ${listen};
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
