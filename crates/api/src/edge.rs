@@ -442,7 +442,8 @@ mod tests {
             edge.proxy,
             TrustedProxy {
                 forwarded_proto: true,
-                forwarded_for_hops: 2
+                // The static host's /api proxy, Cloudflare, Render's balancer.
+                forwarded_for_hops: 3
             }
         );
         assert_eq!(

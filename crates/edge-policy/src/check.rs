@@ -9,24 +9,53 @@ use crate::{
     render::{self, StaticHeader, StaticRoute},
 };
 
+/// The deploy files `check` compares besides `dist`'s own, each optional.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Targets<'a> {
+    /// Every Render Blueprint of the project (`render.yaml`, `render.production.yaml`): the
+    /// environment's static site must be in exactly one of them and match the policy.
+    pub render: &'a [std::path::PathBuf],
+    /// The committed `netlify.toml` ([`emit::netlify_toml`]).
+    pub netlify: Option<&'a Path>,
+    /// The Cloudflare Pages project's `functions/` folder ([`emit::pages_function`]).
+    pub functions: Option<&'a Path>,
+}
+
 /// Compares everything the policy drives for `env`; returns one line per difference.
+///
+/// # Errors
+/// An unknown environment, an unreadable index.html or Blueprint, or a Blueprint that is not YAML.
 pub fn check(
     policy: &Policy,
     env: &str,
     dist: &Path,
-    render_yaml: Option<&Path>,
+    targets: &Targets<'_>,
 ) -> Result<Vec<String>, EmitError> {
     let mut drift = Vec::new();
     let expected = emit::render_files(policy, env, dist)?;
 
-    for (name, want) in [
-        ("_headers", &expected.headers),
-        ("_redirects", &expected.redirects),
-    ] {
-        let path = dist.join(name);
-        match std::fs::read_to_string(&path) {
+    let mut generated = vec![
+        (dist.join("_headers"), expected.headers.clone()),
+        (dist.join("_redirects"), expected.redirects.clone()),
+        (
+            dist.join(&expected.not_found.0),
+            expected.not_found.1.to_owned(),
+        ),
+    ];
+    if let Some(functions) = targets.functions {
+        generated.push((
+            functions.join(emit::PAGES_FUNCTION_PATH),
+            expected.pages_function.clone(),
+        ));
+    }
+    if let Some(netlify) = targets.netlify {
+        generated.push((netlify.to_owned(), emit::netlify_toml(policy, env)?));
+    }
+    for (path, want) in &generated {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        match std::fs::read_to_string(path) {
             Err(_) => drift.push(format!(
-                "{}: missing; run `edge-policy emit --env {env} --dist {}`",
+                "{}: missing; run `edge-policy emit --env {env} --dist {}` (netlify.toml: `edge-policy netlify-toml --env {env}`)",
                 path.display(),
                 dist.display()
             )),
@@ -50,50 +79,103 @@ pub fn check(
         }
     }
 
-    if let Some(render_yaml) = render_yaml {
-        let environment = policy.environment(env)?;
-        let Some(site) = environment.render_static_site.as_deref() else {
-            drift.push(format!("policy.toml: environments.{env}.render_static_site is not set, so render.yaml cannot be checked"));
-            return Ok(drift);
-        };
+    if !targets.render.is_empty() {
+        check_render(policy, env, &expected, targets.render, &mut drift)?;
+    }
+    Ok(drift)
+}
+
+/// The environment's static site, found in exactly one Blueprint, against the policy: headers,
+/// routes in order, and no cross-origin `VITE_API_BASE` (the page calls its own origin).
+fn check_render(
+    policy: &Policy,
+    env: &str,
+    expected: &emit::Emitted,
+    files: &[std::path::PathBuf],
+    drift: &mut Vec<String>,
+) -> Result<(), EmitError> {
+    let environment = policy.environment(env)?;
+    let Some(site) = environment.render_static_site.as_deref() else {
+        drift.push(format!("policy.toml: environments.{env}.render_static_site is not set, so the Blueprint cannot be checked"));
+        return Ok(());
+    };
+    let mut found = Vec::new();
+    for render_yaml in files {
         let text = std::fs::read_to_string(render_yaml).map_err(|e| EmitError::File {
-            path: render_yaml.to_owned(),
+            path: render_yaml.clone(),
             problem: format!("cannot read it: {e}"),
         })?;
         let blueprint = render::parse(&text).map_err(|problem| EmitError::File {
-            path: render_yaml.to_owned(),
+            path: render_yaml.clone(),
             problem,
         })?;
-        let file = render_yaml.display();
-        match blueprint.static_site(site) {
-            Err(problem) => drift.push(format!("{file}: {problem}")),
-            Ok(service) => {
-                let rules = policy.static_header_rules(env, &expected.script_hashes)?;
-                compare_headers(
-                    &mut drift,
-                    &format!("{file}: service {site}"),
-                    &flatten(&rules),
-                    &service.headers,
-                );
-                let want_routes: Vec<StaticRoute> = policy
-                    .render_routes()
-                    .into_iter()
-                    .map(|r| StaticRoute {
-                        kind: r.kind.to_owned(),
-                        source: r.source,
-                        destination: r.destination,
-                    })
-                    .collect();
-                if want_routes != service.routes {
-                    drift.push(format!(
-                        "{file}: service {site}: routes differ from the policy; expected, in order: {}",
-                        want_routes.iter().map(|r| format!("{} {} -> {}", r.kind, r.source, r.destination)).collect::<Vec<_>>().join(", ")
-                    ));
-                }
-            }
+        if blueprint.services.iter().any(|s| s.name == site) {
+            found.push((render_yaml.display().to_string(), blueprint));
         }
     }
-    Ok(drift)
+    let names = files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (file, blueprint) = match found.len() {
+        1 => found.remove(0),
+        0 => {
+            drift.push(format!("{names}: no service named {site:?}"));
+            return Ok(());
+        }
+        _ => {
+            // Render: "Do not manage a particular service … with more than one Blueprint".
+            drift.push(format!(
+                "{names}: service {site:?} is in more than one Blueprint; Render syncs each resource from one"
+            ));
+            return Ok(());
+        }
+    };
+    let service = match blueprint.static_site(site) {
+        Err(problem) => {
+            drift.push(format!("{file}: {problem}"));
+            return Ok(());
+        }
+        Ok(service) => service,
+    };
+    let rules = policy.static_header_rules(env, &expected.script_hashes)?;
+    compare_headers(
+        drift,
+        &format!("{file}: service {site}"),
+        &flatten(&rules),
+        &service.headers,
+    );
+    let want_routes: Vec<StaticRoute> = policy
+        .render_routes(env)?
+        .into_iter()
+        .map(|r| StaticRoute {
+            kind: r.kind.to_owned(),
+            source: r.source,
+            destination: r.destination,
+        })
+        .collect();
+    if want_routes != service.routes {
+        drift.push(format!(
+            "{file}: service {site}: routes differ from the policy; expected, in order: {}",
+            want_routes
+                .iter()
+                .map(|r| format!("{} {} -> {}", r.kind, r.source, r.destination))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // Render keeps a variable removed from the Blueprint, so same origin is an explicit "".
+    match service.env_value("VITE_API_BASE") {
+        Some("") => {}
+        Some(other) => drift.push(format!(
+            "{file}: service {site}: VITE_API_BASE is {other:?}; the page calls its own origin (\"\"), which proxies /api/* to the API"
+        )),
+        None => drift.push(format!(
+            "{file}: service {site}: VITE_API_BASE is not set; set it to \"\" (Render keeps an old value when the key is removed)"
+        )),
+    }
+    Ok(())
 }
 
 /// The header rules as Render writes them: one `{path, name, value}` entry per header.

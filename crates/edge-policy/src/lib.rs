@@ -6,12 +6,14 @@
 //! - [`csp`]: CSP rendering and inline-script hashing.
 //! - [`emit`]: `_headers` and `_redirects` for static hosts, and Render routes.
 //! - [`render`]: the static-site part of `render.yaml`.
+//! - [`nginx`]: a Render static site emulated with nginx, for local tests.
 //! - [`check`]: drift between the policy and everything it drives.
 
 pub mod check;
 pub mod csp;
 pub mod emit;
 pub mod headers;
+pub mod nginx;
 pub mod policy;
 pub mod render;
 

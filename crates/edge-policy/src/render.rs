@@ -19,6 +19,27 @@ pub struct Service {
     pub headers: Vec<StaticHeader>,
     #[serde(default)]
     pub routes: Vec<StaticRoute>,
+    /// `envVars`: only the `{key, value}` entries matter here.
+    #[serde(default, rename = "envVars")]
+    pub env_vars: Vec<EnvVar>,
+}
+
+/// One `envVars` entry; entries without a `value` (`generateValue`, `fromDatabase`, …) have none.
+#[derive(Debug, Deserialize)]
+pub struct EnvVar {
+    pub key: Option<String>,
+    pub value: Option<serde_yaml_ng::Value>,
+}
+
+impl Service {
+    /// The literal value of the variable `key` (a number as its text), if the Blueprint sets one.
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env_vars
+            .iter()
+            .find(|v| v.key.as_deref() == Some(key))
+            .and_then(|v| v.value.as_ref())
+            .and_then(serde_yaml_ng::Value::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

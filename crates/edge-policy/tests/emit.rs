@@ -27,8 +27,8 @@ fn render_yaml(dir: &Path, policy: &Policy) -> std::path::PathBuf {
             h.path, h.name, h.value
         ));
     }
-    yaml.push_str("    routes:\n");
-    for r in policy.render_routes() {
+    yaml.push_str("    envVars:\n      - key: VITE_API_BASE\n        value: \"\"\n    routes:\n");
+    for r in policy.render_routes("production").unwrap() {
         yaml.push_str(&format!(
             "      - type: {}\n        source: {}\n        destination: {}\n",
             r.kind, r.source, r.destination
@@ -37,6 +37,13 @@ fn render_yaml(dir: &Path, policy: &Policy) -> std::path::PathBuf {
     let path = dir.join("render.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
+}
+
+fn render_only(yaml: &std::path::PathBuf) -> check::Targets<'_> {
+    check::Targets {
+        render: std::slice::from_ref(yaml),
+        ..check::Targets::default()
+    }
 }
 
 #[test]
@@ -53,7 +60,7 @@ fn security_headers_and_cache_control_never_share_a_rule() {
 #[test]
 fn the_csp_carries_the_inline_script_hash_and_the_api_origin() {
     let dist = dist();
-    let emitted = emit::emit(&policy(), "production", dist.path()).unwrap();
+    let emitted = emit::emit(&policy(), "production", dist.path(), None).unwrap();
     let csp = emitted
         .headers
         .lines()
@@ -111,10 +118,10 @@ fn more_than_100_dynamic_redirects_are_refused() {
 fn check_passes_right_after_emit_and_with_a_matching_render_yaml() {
     let dist = dist();
     let policy = policy();
-    emit::emit(&policy, "production", dist.path()).unwrap();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
     let yaml = render_yaml(dist.path(), &policy);
     assert_eq!(
-        check::check(&policy, "production", dist.path(), Some(&yaml)).unwrap(),
+        check::check(&policy, "production", dist.path(), &render_only(&yaml)).unwrap(),
         Vec::<String>::new()
     );
 }
@@ -123,13 +130,19 @@ fn check_passes_right_after_emit_and_with_a_matching_render_yaml() {
 fn check_reports_a_new_inline_script_after_emit() {
     let dist = dist();
     let policy = policy();
-    emit::emit(&policy, "production", dist.path()).unwrap();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
     std::fs::write(
         dist.path().join("index.html"),
         INDEX.replace("var inline = 1;", "var inline = 2;"),
     )
     .unwrap();
-    let drift = check::check(&policy, "production", dist.path(), None).unwrap();
+    let drift = check::check(
+        &policy,
+        "production",
+        dist.path(),
+        &check::Targets::default(),
+    )
+    .unwrap();
     assert!(
         drift
             .iter()
@@ -142,13 +155,19 @@ fn check_reports_a_new_inline_script_after_emit() {
 fn check_reports_a_hand_edited_headers_file() {
     let dist = dist();
     let policy = policy();
-    emit::emit(&policy, "production", dist.path()).unwrap();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
     let path = dist.path().join("_headers");
     let edited = std::fs::read_to_string(&path)
         .unwrap()
         .replace("X-Frame-Options: DENY", "X-Frame-Options: SAMEORIGIN");
     std::fs::write(&path, edited).unwrap();
-    let drift = check::check(&policy, "production", dist.path(), None).unwrap();
+    let drift = check::check(
+        &policy,
+        "production",
+        dist.path(),
+        &check::Targets::default(),
+    )
+    .unwrap();
     assert!(
         drift
             .iter()
@@ -161,14 +180,14 @@ fn check_reports_a_hand_edited_headers_file() {
 fn check_reports_render_yaml_header_and_route_drift() {
     let dist = dist();
     let policy = policy();
-    emit::emit(&policy, "production", dist.path()).unwrap();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
     let yaml = render_yaml(dist.path(), &policy);
     let text = std::fs::read_to_string(&yaml)
         .unwrap()
         .replace("value: \"DENY\"", "value: \"SAMEORIGIN\"")
         .replace("source: /login", "source: /signin");
     std::fs::write(&yaml, text).unwrap();
-    let drift = check::check(&policy, "production", dist.path(), Some(&yaml)).unwrap();
+    let drift = check::check(&policy, "production", dist.path(), &render_only(&yaml)).unwrap();
     assert!(
         drift.iter().any(|d| d
             .contains("header X-Frame-Options on /* is \"SAMEORIGIN\"; the policy says \"DENY\"")),
@@ -186,19 +205,151 @@ fn check_reports_render_yaml_header_and_route_drift() {
 fn check_reports_a_missing_static_site() {
     let dist = dist();
     let policy = policy();
-    emit::emit(&policy, "production", dist.path()).unwrap();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
     let yaml = dist.path().join("render.yaml");
     std::fs::write(
         &yaml,
         "services:\n  - type: web\n    runtime: docker\n    name: release-flow-api\n",
     )
     .unwrap();
-    let drift = check::check(&policy, "production", dist.path(), Some(&yaml)).unwrap();
+    let drift = check::check(&policy, "production", dist.path(), &render_only(&yaml)).unwrap();
     assert_eq!(
         drift,
         [format!(
             "{}: no service named \"release-flow-web\"",
             yaml.display()
         )]
+    );
+}
+
+#[test]
+fn every_environments_render_site_proxies_api_and_missing_assets_before_the_spa_fallback() {
+    let policy = policy();
+    for env in ["development", "staging", "production"] {
+        let origin = &policy.environment(env).unwrap().api_origin;
+        let routes: Vec<(String, String)> = policy
+            .render_routes(env)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == "rewrite")
+            .map(|r| (r.source, r.destination))
+            .collect();
+        // First match wins on Render: the proxies must precede `/*`, or the SPA answers them.
+        assert_eq!(
+            routes,
+            [
+                ("/api/*".to_owned(), format!("{origin}/api/*")),
+                ("/assets/*".to_owned(), format!("{origin}/assets/*")),
+                ("/*".to_owned(), "/index.html".to_owned()),
+            ],
+            "{env}"
+        );
+    }
+}
+
+#[test]
+fn netlify_toml_proxies_api_forced_then_404s_missing_assets_then_falls_back_to_the_spa() {
+    let text = emit::netlify_toml(&policy(), "staging").unwrap();
+    let parsed: toml::Table = toml::from_str(&text).unwrap();
+    let rules: Vec<(String, String, i64, bool)> = parsed["redirects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["from"].as_str().unwrap().to_owned(),
+                r["to"].as_str().unwrap().to_owned(),
+                r["status"].as_integer().unwrap(),
+                r.get("force")
+                    .and_then(toml::Value::as_bool)
+                    .unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (
+                "/api/*".into(),
+                "https://release-flow-api-staging.onrender.com/api/:splat".into(),
+                200,
+                true
+            ),
+            // RFC 9110 §15.5.5: a missing asset is 404 Not Found; not forced, so a file that exists wins.
+            ("/assets/*".into(), "/assets/404.html".into(), 404, false),
+            ("/*".into(), "/index.html".into(), 200, false),
+        ]
+    );
+}
+
+#[test]
+fn emit_writes_the_404_page_and_the_pages_function_and_check_compares_them() {
+    let dist = dist();
+    let functions = tempfile::tempdir().unwrap();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path(), Some(functions.path())).unwrap();
+    let page = std::fs::read_to_string(dist.path().join("assets/404.html")).unwrap();
+    assert!(
+        !page.contains("<script") && !page.contains("style"),
+        "{page}"
+    );
+    let function = std::fs::read_to_string(functions.path().join("api/[[path]].js")).unwrap();
+    assert!(function.contains("const API_ORIGIN = \"https://release-flow-api.onrender.com\";"));
+    let targets = check::Targets {
+        functions: Some(functions.path()),
+        ..check::Targets::default()
+    };
+    assert_eq!(
+        check::check(&policy, "production", dist.path(), &targets).unwrap(),
+        Vec::<String>::new()
+    );
+    // The Function of another environment is drift.
+    emit::emit(&policy, "staging", dist.path(), Some(functions.path())).unwrap();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
+    let drift = check::check(&policy, "production", dist.path(), &targets).unwrap();
+    assert!(drift.iter().any(|d| d.contains("[[path]].js")), "{drift:?}");
+    std::fs::remove_file(dist.path().join("assets/404.html")).unwrap();
+    let drift = check::check(
+        &policy,
+        "production",
+        dist.path(),
+        &check::Targets::default(),
+    )
+    .unwrap();
+    assert!(
+        drift.iter().any(|d| d.contains("404.html: missing")),
+        "{drift:?}"
+    );
+}
+
+#[test]
+fn check_reports_a_cross_origin_api_base_and_a_site_in_two_blueprints() {
+    let dist = dist();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path(), None).unwrap();
+    let yaml = render_yaml(dist.path(), &policy);
+    let text = std::fs::read_to_string(&yaml).unwrap().replace(
+        "value: \"\"",
+        "value: https://release-flow-api.onrender.com",
+    );
+    std::fs::write(&yaml, &text).unwrap();
+    let drift = check::check(&policy, "production", dist.path(), &render_only(&yaml)).unwrap();
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.contains("VITE_API_BASE is \"https://release-flow-api.onrender.com\"")),
+        "{drift:?}"
+    );
+    let copy = dist.path().join("render.production.yaml");
+    std::fs::write(&copy, &text).unwrap();
+    let both = [yaml.clone(), copy];
+    let targets = check::Targets {
+        render: &both,
+        ..check::Targets::default()
+    };
+    let drift = check::check(&policy, "production", dist.path(), &targets).unwrap();
+    assert!(
+        drift.iter().any(|d| d.contains("more than one Blueprint")),
+        "{drift:?}"
     );
 }

@@ -1,4 +1,5 @@
-//! The structure the release flow relies on in Dockerfile and render.yaml, checked with the
+//! The structure the release flow relies on in Dockerfile and the Render Blueprints (render.yaml:
+//! Dev and Staging; render.production.yaml: Production), checked with the
 //! project's own types (Render's full schema is checked by hand; see docs/RELEASE_FLOW.md).
 
 use serde::Deserialize;
@@ -31,6 +32,8 @@ struct Service {
     env_vars: Vec<serde_yaml_ng::Value>,
     build_command: Option<String>,
     static_publish_path: Option<String>,
+    #[serde(default)]
+    routes: Vec<serde_yaml_ng::Value>,
 }
 
 #[derive(Deserialize)]
@@ -43,12 +46,31 @@ struct Scaling {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Database {
     name: String,
+    postgres_major_version: Option<String>,
+    ip_allow_list: Option<Vec<serde_yaml_ng::Value>>,
 }
 
+const BLUEPRINTS: [&str; 2] = ["render.yaml", "render.production.yaml"];
+
+fn parse(path: &str) -> Blueprint {
+    serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{path} parses: {e}"))
+}
+
+/// Both Blueprints' resources, as one project.
 fn blueprint() -> Blueprint {
-    serde_yaml_ng::from_str(&read("render.yaml")).expect("render.yaml parses")
+    let mut all = Blueprint {
+        services: Vec::new(),
+        databases: Vec::new(),
+    };
+    for path in BLUEPRINTS {
+        let b = parse(path);
+        all.services.extend(b.services);
+        all.databases.extend(b.databases);
+    }
+    all
 }
 
 fn env_value<'a>(service: &'a Service, key: &str) -> Option<&'a serde_yaml_ng::Value> {
@@ -149,9 +171,88 @@ fn each_environment_has_a_static_site_pointing_at_its_api() {
             .build_command
             .as_deref()
             .is_some_and(|c| c.contains("npm run build:static")));
+        // Same origin: the page calls its own /api, which the site proxies to the API.
         assert_eq!(
             env_value(site, "VITE_API_BASE").and_then(|v| v["value"].as_str()),
-            Some(format!("https://release-flow-api{suffix}.onrender.com").as_str())
+            Some("")
+        );
+        let api = format!("https://release-flow-api{suffix}.onrender.com/api/*");
+        let proxy = site
+            .routes
+            .iter()
+            .position(|r| r["source"].as_str() == Some("/api/*"))
+            .expect("an /api/* route");
+        assert_eq!(site.routes[proxy]["type"].as_str(), Some("rewrite"));
+        assert_eq!(
+            site.routes[proxy]["destination"].as_str(),
+            Some(api.as_str())
+        );
+        let fallback = site
+            .routes
+            .iter()
+            .position(|r| r["source"].as_str() == Some("/*"))
+            .expect("the SPA fallback");
+        assert!(
+            proxy < fallback,
+            "{}: /api/* must come before /*",
+            site.name
+        );
+    }
+}
+
+#[test]
+fn production_lives_only_in_its_own_blueprint_so_main_never_syncs_it() {
+    let dev = parse("render.yaml");
+    let prod = parse("render.production.yaml");
+    let names = |b: &Blueprint| -> Vec<String> {
+        b.services
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(b.databases.iter().map(|d| d.name.clone()))
+            .collect()
+    };
+    assert_eq!(
+        names(&prod),
+        ["release-flow-api", "release-flow-web", "release-flow-db"]
+    );
+    for name in names(&dev) {
+        assert!(
+            name.ends_with("-dev") || name.ends_with("-staging"),
+            "render.yaml holds {name}, which is not Dev or Staging"
+        );
+    }
+    for s in &prod.services {
+        assert_eq!(s.auto_deploy_trigger.as_deref(), Some("off"), "{}", s.name);
+    }
+}
+
+#[test]
+fn every_api_declares_its_metrics_token_and_every_database_is_pinned_and_private() {
+    let blueprint = blueprint();
+    for api in blueprint.services.iter().filter(|s| s.runtime == "docker") {
+        let token = env_value(api, "METRICS_TOKEN").expect("METRICS_TOKEN");
+        assert!(
+            token["generateValue"].as_bool() == Some(true)
+                || token["sync"].as_bool() == Some(false),
+            "{}",
+            api.name
+        );
+    }
+    assert_eq!(blueprint.databases.len(), 3);
+    for db in &blueprint.databases {
+        // Render's default is the latest major, immutable afterwards; the tests run on 15.
+        assert_eq!(
+            db.postgres_major_version.as_deref(),
+            Some("15"),
+            "{}",
+            db.name
+        );
+        // [] = reachable on Render's private network only.
+        assert_eq!(
+            db.ip_allow_list.as_deref().map(<[_]>::len),
+            Some(0),
+            "{}",
+            db.name
         );
     }
 }

@@ -89,7 +89,7 @@ async fn every_item_passes_against_the_real_application_and_a_second_instance() 
     let items = verify(options).await;
 
     assert_eq!(failed(&items), Vec::<&str>::new(), "{items:#?}");
-    assert_eq!(items.len(), 7);
+    assert_eq!(items.len(), 9);
     let stateless = items.iter().find(|i| i.id == "stateless").unwrap();
     assert!(
         stateless.detail.contains("2 endpoint(s)"),
@@ -119,6 +119,8 @@ enum Defect {
     RedirectElsewhere,
     AffinityCookie,
     WarmupFailing,
+    /// The static host's SPA fallback answers a missing asset with index.html.
+    SpaForMissingAsset,
 }
 
 const FAKE_HOST: &str = "app.example.com";
@@ -150,6 +152,13 @@ async fn fake_deployment(defect: Defect) -> String {
                 (status, Json(serde_json::json!({ "user": { "id": 1, "email": EMAIL } }))).into_response()
             }),
         )
+        .fallback(move || async move {
+            if defect == Defect::SpaForMissingAsset {
+                ([(header::CONTENT_TYPE, "text/html"), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], "<!doctype html><script src=\"/assets/app.js\"></script>").into_response()
+            } else {
+                StatusCode::NOT_FOUND.into_response()
+            }
+        })
         .layer(middleware::from_fn(move |request: Request, next: Next| edge(defect, request, next)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -245,6 +254,54 @@ async fn a_failing_warmup_is_caught() {
     assert_eq!(failures_with(Defect::WarmupFailing).await, ["login-warmup"]);
 }
 
+#[tokio::test]
+async fn an_spa_fallback_over_missing_assets_is_caught() {
+    assert_eq!(
+        failures_with(Defect::SpaForMissingAsset).await,
+        ["missing-asset"]
+    );
+}
+
+/// A static site as render.yaml shipped it before the /api proxy: every path is the SPA's
+/// index.html, so a login posted to the page's own origin never reaches the API.
+async fn static_site_without_api_proxy() -> String {
+    let html = || async {
+        (
+            [(header::CONTENT_TYPE, "text/html")],
+            "<!doctype html><script type=\"module\" src=\"/assets/app.js\"></script>",
+        )
+    };
+    let router = Router::new().fallback(html);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_frontend_origin_that_does_not_reach_the_api_fails_the_frontend_login() {
+    let api = fake_deployment(Defect::None).await;
+    let mut options = options(&api, FAKE_HOST);
+    options.wait = Duration::ZERO;
+    options.frontend = static_site_without_api_proxy().await;
+    let items = verify(options).await;
+    let login = items.iter().find(|i| i.id == "frontend-login").unwrap();
+    assert!(!login.passed);
+    assert!(
+        login.detail.contains("does not pass /api/* to the API"),
+        "{}",
+        login.detail
+    );
+    // Logging in at the API directly still works: only the frontend's origin is broken.
+    assert!(
+        items
+            .iter()
+            .find(|i| i.id == "login-warmup")
+            .unwrap()
+            .passed
+    );
+}
+
 /// The binary as a workflow step runs it: `--json` on standard output, and the checklist
 /// appended as Markdown to the file `GITHUB_STEP_SUMMARY` names, after what earlier steps wrote.
 #[tokio::test]
@@ -276,7 +333,7 @@ async fn the_binary_prints_json_and_appends_the_checklist_to_the_job_summary() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["ok"], false);
     let items = json["items"].as_array().unwrap();
-    assert_eq!(items.len(), 7);
+    assert_eq!(items.len(), 9);
     let failed: Vec<_> = items
         .iter()
         .filter(|i| i["passed"] == false)
@@ -290,7 +347,7 @@ async fn the_binary_prints_json_and_appends_the_checklist_to_the_job_summary() {
     let markdown = std::fs::read_to_string(&summary).unwrap();
     assert!(
         markdown.starts_with(
-            "## Deploy\n\nDeployed.\n\n### Compliance checklist: 6 of 7 passed (1 failed)\n"
+            "## Deploy\n\nDeployed.\n\n### Compliance checklist: 8 of 9 passed (1 failed)\n"
         ),
         "{markdown}"
     );
@@ -305,6 +362,6 @@ async fn the_binary_prints_json_and_appends_the_checklist_to_the_job_summary() {
     );
     assert_eq!(
         markdown.matches("\n| ✅ |").count() + markdown.matches("\n| ❌ |").count(),
-        7
+        9
     );
 }

@@ -18,6 +18,8 @@ const PASSWORD: &str = "correct horse battery";
 const LOGIN: &str = "/api/auth/login";
 /// Where Render's balancer says it got the request from: the right-most `X-Forwarded-For` entry.
 const EDGE: &str = "104.16.0.1";
+/// The static host whose /api proxy wrote the client (the third of three appending proxies).
+const STATIC_HOST: &str = "198.18.0.9";
 
 backend_tests!(
     instances_share_the_account_budget_and_a_deploy_does_not_reset_it,
@@ -141,7 +143,8 @@ async fn login_through_the_edge(
 }
 
 async fn a_non_address_in_the_forwarded_chain_is_counted_against_the_tcp_peer(backend: Backend) {
-    // Arrange: production trusts two hops; the entry two from the right is the client's.
+    // Arrange: production trusts three hops (the static host's proxy, Cloudflare, Render's
+    // balancer); the entry three from the right is the client's.
     let app = TestConfig::new(backend)
         .var("APP_ENV", "production")
         .spawn()
@@ -151,12 +154,12 @@ async fn a_non_address_in_the_forwarded_chain_is_counted_against_the_tcp_peer(ba
     let budget = PER_ADDRESS_PER_MINUTE;
     let refill = interval(PER_ADDRESS_PER_MINUTE);
 
-    // Act: every attempt writes a new address of its own where Cloudflare should have written
-    // the client's, which reads `unknown`; and a new email each time, so no account limit bites.
+    // Act: every attempt writes a new address of its own where the static host should have
+    // written the client's, which reads `unknown`; and a new email each time, so no account limit bites.
     let started = Instant::now();
     let mut limited = None;
     for attempt in 1..=budget * 2 {
-        let chain = format!("198.51.100.{attempt}, unknown, {EDGE}");
+        let chain = format!("198.51.100.{attempt}, unknown, {STATIC_HOST}, {EDGE}");
         let response =
             login_through_the_edge(&app, Some(&chain), &format!("user{attempt}@example.com")).await;
         if response.status() == 429 {
@@ -179,11 +182,11 @@ async fn a_non_address_in_the_forwarded_chain_is_counted_against_the_tcp_peer(ba
     assert_eq!(error_code(response).await, "rate_limited");
     for (chain, why) in [
         (
-            Some(format!("192.0.2.77, unknown, {EDGE}")),
+            Some(format!("192.0.2.77, unknown, {STATIC_HOST}, {EDGE}")),
             "yet another client-written address",
         ),
         (
-            Some(format!("203.0.113.9, unknown, {EDGE}")),
+            Some(format!("203.0.113.9, unknown, {STATIC_HOST}, {EDGE}")),
             "an address that has its budget",
         ),
         (None, "no X-Forwarded-For: the TCP peer itself"),
@@ -192,7 +195,7 @@ async fn a_non_address_in_the_forwarded_chain_is_counted_against_the_tcp_peer(ba
         assert_eq!(response.status(), 429, "{why}");
     }
     // A client address the proxies did write is a budget of its own.
-    let proper = format!("192.0.2.77, 203.0.113.9, {EDGE}");
+    let proper = format!("192.0.2.77, 203.0.113.9, {STATIC_HOST}, {EDGE}");
     let response = login_through_the_edge(&app, Some(&proper), "late@example.com").await;
     assert_eq!(response.status(), 401);
 }
@@ -224,7 +227,10 @@ async fn logins_beyond_the_hash_slots_are_401_or_busy_and_none_hangs(backend: Ba
         let request = client
             .post(app.url(LOGIN))
             .header("x-forwarded-proto", "https")
-            .header("x-forwarded-for", format!("2001:db8::{i:x}, {EDGE}"))
+            .header(
+                "x-forwarded-for",
+                format!("2001:db8::{i:x}, {STATIC_HOST}, {EDGE}"),
+            )
             .json(&credentials(&email, "not the password"));
         async move {
             let sent = Instant::now();

@@ -142,31 +142,58 @@ async fn client_address(app: &TestApp, lines: &[&str], attempt: usize) -> String
 
 #[tokio::test]
 async fn x_forwarded_for_is_read_as_one_list_over_every_line_rfc9110_5_3() {
-    // Production: two proxies append (Cloudflare, then Render's balancer), so the client is the
-    // second entry from the right; anything further left was written by the client itself.
+    // Production: three proxies append (the static host's /api proxy, Cloudflare, Render's
+    // balancer), so the client is the third entry from the right; anything further left was
+    // written by the client itself (docs/SECURITY_POLICY.md, `forwarded_for_hops` per host).
     let app = spawn_production_app().await;
     let peer = "127.0.0.1";
     let cases: &[(&[&str], &str)] = &[
-        (&["6.6.6.6, 203.0.113.7, 104.16.0.1"], "203.0.113.7"),
-        (&["203.0.113.7, 104.16.0.1"], "203.0.113.7"),
-        (&["6.6.6.6,203.0.113.7,104.16.0.1"], "203.0.113.7"),
-        (&["   6.6.6.6 ,  203.0.113.7 ,104.16.0.1   "], "203.0.113.7"),
-        (&["6.6.6.6", "203.0.113.7, 104.16.0.1"], "203.0.113.7"),
-        (&["6.6.6.6, 203.0.113.7", "104.16.0.1"], "203.0.113.7"),
-        (&["6.6.6.6", "203.0.113.7", "104.16.0.1"], "203.0.113.7"),
-        (&["203.0.113.7:4711, 104.16.0.1"], "203.0.113.7"),
-        (&["2001:db8::7, 104.16.0.1"], "2001:db8::7"),
-        (&["[2001:DB8::7]:4711, 104.16.0.1"], "2001:db8::7"),
-        (&["6.6.6.6, 203.0.113.7, not-an-address"], "203.0.113.7"),
-        // No usable entry where the client should be: the TCP peer, never a guess.
+        (
+            &["6.6.6.6, 203.0.113.7, 198.18.0.9, 104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (&["203.0.113.7, 198.18.0.9, 104.16.0.1"], "203.0.113.7"),
+        (
+            &["6.6.6.6,203.0.113.7,198.18.0.9,104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (
+            &["   6.6.6.6 ,  203.0.113.7 ,198.18.0.9,104.16.0.1   "],
+            "203.0.113.7",
+        ),
+        (
+            &["6.6.6.6", "203.0.113.7, 198.18.0.9, 104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (
+            &["6.6.6.6, 203.0.113.7", "198.18.0.9, 104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (
+            &["6.6.6.6", "203.0.113.7", "198.18.0.9", "104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (&["203.0.113.7:4711, 198.18.0.9, 104.16.0.1"], "203.0.113.7"),
+        (&["2001:db8::7, 198.18.0.9, 104.16.0.1"], "2001:db8::7"),
+        (
+            &["[2001:DB8::7]:4711, 198.18.0.9, 104.16.0.1"],
+            "2001:db8::7",
+        ),
+        (
+            &["6.6.6.6, 203.0.113.7, 198.18.0.9, not-an-address"],
+            "203.0.113.7",
+        ),
+        // No usable entry where the client should be: the TCP peer, never a guess. A direct
+        // call to the API host (two entries) is one of these.
+        (&["203.0.113.7, 104.16.0.1"], peer),
         (&["104.16.0.1"], peer),
         (&[], peer),
         (&[""], peer),
-        (&["6.6.6.6, unknown, 104.16.0.1"], peer),
-        (&["6.6.6.6, , 104.16.0.1"], peer),
-        (&["6.6.6.6, 203.0.113.7:x, 104.16.0.1"], peer),
-        (&["203.0.113.7 104.16.0.1"], peer),
-        (&["6.6.6.6; 203.0.113.7; 104.16.0.1"], peer),
+        (&["6.6.6.6, unknown, 198.18.0.9, 104.16.0.1"], peer),
+        (&["6.6.6.6, , 198.18.0.9, 104.16.0.1"], peer),
+        (&["6.6.6.6, 203.0.113.7:x, 198.18.0.9, 104.16.0.1"], peer),
+        (&["203.0.113.7 198.18.0.9, 104.16.0.1"], peer),
+        (&["6.6.6.6; 203.0.113.7; 198.18.0.9; 104.16.0.1"], peer),
     ];
     for (attempt, (lines, expected)) in cases.iter().enumerate() {
         assert_eq!(

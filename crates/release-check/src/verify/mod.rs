@@ -4,10 +4,12 @@
 //! This file runs the items in order and renders the result (for a person, and as Markdown for a
 //! GitHub Actions job summary); each item is a method on the shared
 //! `Checker` (`checker.rs`, with the HTTP helpers), in a file per checklist concern: `health.rs`,
-//! `https.rs`, `headers.rs`, `session.rs` (login, warmup, stateless) and `changelog.rs`.
+//! `https.rs`, `headers.rs`, `session.rs` (login, warmup, stateless), `frontend.rs` (login through
+//! the frontend's origin, the missing-asset 404) and `changelog.rs`.
 
 mod changelog;
 mod checker;
+mod frontend;
 mod headers;
 mod health;
 mod https;
@@ -52,7 +54,7 @@ pub struct Options {
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     /// Stable identifier for machines: `health`, `readiness`, `https`, `security-headers`,
-    /// `login-warmup`, `stateless` or `changelog`.
+    /// `login-warmup`, `stateless`, `frontend-login`, `missing-asset` or `changelog`.
     pub id: &'static str,
     /// The checklist line, for a person.
     pub title: &'static str,
@@ -64,7 +66,7 @@ pub struct Item {
     pub duration_ms: u64,
 }
 
-/// Runs every checklist item in order against the deployment and returns one [`Item`] each (seven
+/// Runs every checklist item in order against the deployment and returns one [`Item`] each (nine
 /// in all, health first): the compliance checklist of the release process, as docs/RELEASE_FLOW.md
 /// maps each of its lines to items. Never fails as a whole: a network error, a timeout (15 s per request)
 /// or a wrong answer fails that item, with the reason in its `detail`; later items still run.
@@ -118,6 +120,22 @@ pub async fn verify(options: Options) -> Vec<Item> {
             "stateless",
             "No sticky sessions required; stateless verified",
             checker.stateless(),
+        )
+        .await,
+    );
+    items.push(
+        timed(
+            "frontend-login",
+            "Login works through the frontend's origin (same origin, first-party cookie)",
+            checker.frontend_login(),
+        )
+        .await,
+    );
+    items.push(
+        timed(
+            "missing-asset",
+            "A missing asset is a 404 on the frontend, never cached HTML",
+            checker.missing_asset(),
         )
         .await,
     );
