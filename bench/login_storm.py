@@ -116,7 +116,7 @@ async def main():
         else:
             email = f"storm-{round_no}-{i}@example.com"
         # A client address per request: 2001:db8:ROUND::I (documentation range), then the edge.
-        forwarded_for = f"2001:db8:{round_no:x}::{i + 1:x}, 198.18.0.9, 104.16.0.1"
+        forwarded_for = f"2001:db8:{round_no:x}::{i + 1:x}, 162.158.0.9, 104.16.0.1"
         body = {"email": email, "password": "not the password"}
         tasks.append(asyncio.create_task(login(host, port, body, forwarded_for, go, opened)))
     await asyncio.wait_for(all_open.wait(), TIMEOUT)

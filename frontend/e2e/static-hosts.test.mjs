@@ -191,11 +191,26 @@ describe("Render static site (nginx generated from the Blueprint)", () => {
     const res = await request(address.render, WEB_HOST, "/api/auth/login", {
       method: "POST",
       from: client,
-      headers: { "content-type": "application/json", origin: `https://${WEB_HOST}`, "content-length": Buffer.byteLength(body) },
+      // What the client writes itself is left of what the static site's proxy appends: never read.
+      headers: { "content-type": "application/json", origin: `https://${WEB_HOST}`, "content-length": Buffer.byteLength(body), "x-forwarded-for": "6.6.6.6" },
       body,
     });
     assert.equal(res.status, 401, res.body);
     assert.deepEqual(api.addressBuckets(), [client]);
+  });
+
+  test("a caller of the API host directly is keyed on its own address, whatever it writes (forwarded_for_networks)", async () => {
+    api.addressBuckets();
+    const caller = ip(79);
+    const body = JSON.stringify({ email: "nobody@example.com", password: "not the password" });
+    const res = await request(address.apiEdge, API_HOST, "/api/auth/login", {
+      method: "POST",
+      from: caller,
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-forwarded-for": "6.6.6.6, 203.0.113.9" },
+      body,
+    });
+    assert.equal(res.status, 401, res.body);
+    assert.deepEqual(api.addressBuckets(), [caller]);
   });
 
   test("in Chromium over TLS: log in, warmup ∥ health, reload, log out", async () => {

@@ -7,6 +7,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use edge_policy::{policy::Redirect, Policy, PolicyError, ResponseClass};
 
@@ -108,6 +110,12 @@ impl Edge {
             proxy: TrustedProxy {
                 forwarded_proto: environment.trust_forwarded_proto,
                 forwarded_for_hops: environment.forwarded_for_hops.into(),
+                // Validated with the policy: every entry parses.
+                forwarded_for_networks: environment
+                    .forwarded_for_networks
+                    .iter()
+                    .filter_map(|n| n.parse().ok())
+                    .collect(),
             },
             cors_origins,
             trusted_origins,
@@ -215,12 +223,16 @@ pub enum Scheme {
 
 /// What the proxies in front of the API are trusted to say, per header: trusting one says
 /// nothing about the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedProxy {
     /// Read `X-Forwarded-Proto`.
     pub forwarded_proto: bool,
-    /// Proxies that append to `X-Forwarded-For`; 0 ignores the header.
+    /// Proxies every request passes that append to `X-Forwarded-For` (Render's edge: 2); 0
+    /// ignores the header.
     pub forwarded_for_hops: usize,
+    /// Networks of proxies in front of those (a static host's `/api/*` proxy): an entry in one
+    /// of them was written by such a proxy, so the entry left of it is read instead.
+    pub forwarded_for_networks: Box<[IpNet]>,
 }
 
 impl TrustedProxy {
@@ -249,9 +261,13 @@ impl TrustedProxy {
     }
 
     /// The client's address: the entry `forwarded_for_hops` from the right of `X-Forwarded-For`
-    /// (every field line, in order, as one list: RFC 9110 §5.3), which the nearest trusted proxy
-    /// wrote. Entries further left were written by the client and are never used: when the list
-    /// is shorter than the hops or that entry is not an IP address, the answer is `peer`.
+    /// (every field line, in order, as one list: RFC 9110 §5.3; RFC 7239 §5.2 for the order),
+    /// which the nearest trusted proxy wrote. While that entry lies in `forwarded_for_networks`
+    /// (a static host's proxy, whose own left neighbour is the client it saw), the entry left of
+    /// it is read instead, at most [`edge_policy::policy::MAX_FORWARDED_FOR_HOPS`] entries from the
+    /// right. Anything else further left was written by the client and is never used: when the
+    /// list is shorter than the hops or the entry read is not an IP address, the answer is
+    /// `peer`.
     pub fn client_address(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
         let hops = self.forwarded_for_hops;
         if hops == 0 {
@@ -263,11 +279,29 @@ impl TrustedProxy {
             .flat_map(|v| v.to_str().unwrap_or_default().split(','))
             .map(str::trim)
             .collect();
-        entries
+        let Some(mut index) = entries.len().checked_sub(hops) else {
+            return peer;
+        };
+        let Some(mut client) = parse_forwarded_address(entries[index]) else {
+            return peer;
+        };
+        let deepest = entries
             .len()
-            .checked_sub(hops)
-            .and_then(|i| parse_forwarded_address(entries[i]))
-            .or(peer)
+            .saturating_sub(usize::from(edge_policy::policy::MAX_FORWARDED_FOR_HOPS));
+        while index > deepest
+            && self
+                .forwarded_for_networks
+                .iter()
+                .any(|n| n.contains(&client))
+        {
+            index -= 1;
+            match parse_forwarded_address(entries[index]) {
+                Some(address) => client = address,
+                // A proxy of ours wrote something that is not an address: trust nothing left.
+                None => return peer,
+            }
+        }
+        Some(client)
     }
 }
 
@@ -305,10 +339,15 @@ mod tests {
         h
     }
 
-    const PROXY: TrustedProxy = TrustedProxy {
-        forwarded_proto: true,
-        forwarded_for_hops: 2,
-    };
+    /// Render's edge (two appending proxies) and, in front of it, a static host's proxy in
+    /// 162.158.0.0/15 (one of Cloudflare's published ranges).
+    fn proxy() -> TrustedProxy {
+        TrustedProxy {
+            forwarded_proto: true,
+            forwarded_for_hops: 2,
+            forwarded_for_networks: ["162.158.0.0/15".parse().unwrap()].into(),
+        }
+    }
 
     fn peer() -> Option<IpAddr> {
         Some("10.0.0.1".parse().unwrap())
@@ -317,11 +356,11 @@ mod tests {
     #[test]
     fn the_first_value_of_a_proto_chain_counts() {
         assert_eq!(
-            PROXY.scheme(&headers(&[("x-forwarded-proto", "https, http")])),
+            proxy().scheme(&headers(&[("x-forwarded-proto", "https, http")])),
             Scheme::Https
         );
         assert_eq!(
-            PROXY.scheme(&headers(&[("x-forwarded-proto", "HTTP")])),
+            proxy().scheme(&headers(&[("x-forwarded-proto", "HTTP")])),
             Scheme::Http
         );
     }
@@ -329,17 +368,17 @@ mod tests {
     #[test]
     fn an_unknown_proto_value_is_not_a_scheme() {
         assert_eq!(
-            PROXY.scheme(&headers(&[("x-forwarded-proto", "javascript")])),
+            proxy().scheme(&headers(&[("x-forwarded-proto", "javascript")])),
             Scheme::Unknown
         );
-        assert_eq!(PROXY.scheme(&headers(&[])), Scheme::Unknown);
+        assert_eq!(proxy().scheme(&headers(&[])), Scheme::Unknown);
     }
 
     #[test]
     fn an_untrusted_proto_header_is_ignored() {
         let proxy = TrustedProxy {
             forwarded_proto: false,
-            ..PROXY
+            ..proxy()
         };
         assert_eq!(
             proxy.scheme(&headers(&[("x-forwarded-proto", "http")])),
@@ -351,9 +390,53 @@ mod tests {
     fn the_client_is_the_entry_the_nearest_trusted_proxies_wrote() {
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 104.16.0.1")]);
         assert_eq!(
-            PROXY.client_address(&h, peer()),
+            proxy().client_address(&h, peer()),
             Some("203.0.113.7".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn a_static_hosts_proxy_names_the_client_and_a_direct_caller_cannot() {
+        // RFC 7239 §5.2 order: the static host's proxy wrote the client, Cloudflare appended the
+        // proxy's address (162.158.0.9, a trusted network), Render's balancer appended its own.
+        let proxied = headers(&[(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7, 162.158.0.9, 104.16.0.1",
+        )]);
+        assert_eq!(
+            proxy().client_address(&proxied, peer()),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        // A direct caller writes what it likes; Cloudflare appends its real address, which is
+        // in no trusted network, so what it wrote is never read.
+        let direct = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.4, 104.16.0.1")]);
+        assert_eq!(
+            proxy().client_address(&direct, peer()),
+            Some("198.51.100.4".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn the_walk_through_trusted_networks_is_bounded_and_stops_at_a_non_address() {
+        let chain = std::iter::repeat_n("162.158.0.9", 12)
+            .chain(["104.16.0.1"])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let h = HeaderMap::from_iter([(
+            X_FORWARDED_FOR.clone(),
+            HeaderValue::from_str(&chain).unwrap(),
+        )]);
+        // Eight entries from the right at most: the one there is still a proxy's, and it is
+        // what is left to key on (never an entry beyond the bound).
+        assert_eq!(
+            proxy().client_address(&h, peer()),
+            Some("162.158.0.9".parse().unwrap())
+        );
+        let h = headers(&[(
+            "x-forwarded-for",
+            "203.0.113.7, unknown, 162.158.0.9, 104.16.0.1",
+        )]);
+        assert_eq!(proxy().client_address(&h, peer()), peer());
     }
 
     #[test]
@@ -364,7 +447,7 @@ mod tests {
             ("x-forwarded-for", "203.0.113.7, 104.16.0.1"),
         ]);
         assert_eq!(
-            PROXY.client_address(&h, peer()),
+            proxy().client_address(&h, peer()),
             Some("203.0.113.7".parse().unwrap())
         );
     }
@@ -372,10 +455,10 @@ mod tests {
     #[test]
     fn a_non_address_where_the_client_should_be_falls_back_to_the_peer() {
         let h = headers(&[("x-forwarded-for", "6.6.6.6, unknown, 104.16.0.1")]);
-        assert_eq!(PROXY.client_address(&h, peer()), peer());
+        assert_eq!(proxy().client_address(&h, peer()), peer());
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, unknown")]);
         assert_eq!(
-            PROXY.client_address(&h, peer()),
+            proxy().client_address(&h, peer()),
             Some("203.0.113.7".parse().unwrap())
         );
     }
@@ -383,15 +466,15 @@ mod tests {
     #[test]
     fn a_list_shorter_than_the_hops_falls_back_to_the_peer() {
         let h = headers(&[("x-forwarded-for", "104.16.0.1")]);
-        assert_eq!(PROXY.client_address(&h, peer()), peer());
-        assert_eq!(PROXY.client_address(&headers(&[]), peer()), peer());
+        assert_eq!(proxy().client_address(&h, peer()), peer());
+        assert_eq!(proxy().client_address(&headers(&[]), peer()), peer());
     }
 
     #[test]
     fn zero_hops_ignore_the_header() {
         let proxy = TrustedProxy {
             forwarded_for_hops: 0,
-            ..PROXY
+            ..proxy()
         };
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7")]);
         assert_eq!(proxy.client_address(&h, peer()), peer());
@@ -439,13 +522,16 @@ mod tests {
     fn the_proxy_settings_come_from_the_environment() {
         let edge = edge_with_redirects("");
         assert_eq!(
-            edge.proxy,
-            TrustedProxy {
-                forwarded_proto: true,
-                // The static host's /api proxy, Cloudflare, Render's balancer.
-                forwarded_for_hops: 3
-            }
+            (edge.proxy.forwarded_proto, edge.proxy.forwarded_for_hops),
+            // Render's edge: Cloudflare, then Render's balancer.
+            (true, 2)
         );
+        // A static host's proxy in front of the edge: Cloudflare's published ranges.
+        assert!(edge
+            .proxy
+            .forwarded_for_networks
+            .iter()
+            .any(|n| n.contains(&"162.158.0.9".parse::<IpAddr>().unwrap())));
         assert_eq!(
             &*edge.canonical_origin,
             "https://release-flow-api.onrender.com"

@@ -178,8 +178,9 @@ pub const PAGES_FUNCTION_PATH: &str = "api/[[path]].js";
 /// proxy to another origin). It forwards the method, body and end-to-end headers (hop-by-hop ones
 /// dropped: RFC 9110 §7.6.1), never follows the API's redirects, and sets `X-Forwarded-For` to the
 /// client alone (`CF-Connecting-IP`; entries the client wrote are dropped) so that, after Render's
-/// edge appends two entries (the Worker's address, Cloudflare's), the client is third from the
-/// right (`forwarded_for_hops = 3`). The Pages variable `API_ORIGIN` overrides the generated origin.
+/// edge appends two entries (the Worker's address, Cloudflare's), the API finds the Worker's
+/// address in `forwarded_for_networks` (Cloudflare's ranges) and reads the client left of it. The
+/// Pages variable `API_ORIGIN` overrides the generated origin.
 ///
 /// # Errors
 /// A [`PolicyError`] when the policy has no environment `env`.
@@ -199,7 +200,7 @@ pub fn pages_function(policy: &Policy, env: &str) -> Result<String, PolicyError>
          \x20 const headers = new Headers(request.headers);\n\
          \x20 for (const name of NOT_FORWARDED) headers.delete(name);\n\
          \x20 // The client as Cloudflare saw it, alone (entries the client wrote are dropped); Render's edge\n\
-         \x20 // appends two more, so the client is third from the right (policy.toml forwarded_for_hops = 3).\n\
+         \x20 // appends two more; the API reads the client left of this Worker's address (policy.toml forwarded_for_networks).\n\
          \x20 const client = request.headers.get(\"cf-connecting-ip\");\n\
          \x20 if (client) headers.set(\"x-forwarded-for\", client);\n\
          \x20 else headers.delete(\"x-forwarded-for\");\n\

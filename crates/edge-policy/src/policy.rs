@@ -144,11 +144,19 @@ pub struct Environment {
     /// ignores the header and uses the TCP peer.
     #[serde(default)]
     pub forwarded_for_hops: u8,
+    /// Networks (CIDR, e.g. `162.158.0.0/15`) of proxies in front of those hops — a static
+    /// host's `/api/*` proxy. When the entry `forwarded_for_hops` from the right lies in one of
+    /// them, the entry left of it is read instead, and so on (at most
+    /// [`MAX_FORWARDED_FOR_HOPS`] entries in all), as nginx's `real_ip_recursive` does: only a
+    /// proxy in these networks can name the client, so a caller of the API host cannot.
+    #[serde(default)]
+    pub forwarded_for_networks: Vec<String>,
     #[serde(default)]
     pub render_static_site: Option<String>,
 }
 
-/// The most proxies `forwarded_for_hops` may name; a chain longer than this is a mistake.
+/// The most proxies `forwarded_for_hops` may name, and the most entries read from the right of
+/// `X-Forwarded-For` with `forwarded_for_networks`; a chain longer than this is a mistake.
 pub const MAX_FORWARDED_FOR_HOPS: u8 = 8;
 
 /// CSP directives this policy accepts; anything else is a typo until proven otherwise.
@@ -334,6 +342,20 @@ impl Policy {
                         "{} is more proxies than a deployment has; expected 0 to {MAX_FORWARDED_FOR_HOPS}",
                         env.forwarded_for_hops
                     ),
+                ));
+            }
+            for (i, net) in env.forwarded_for_networks.iter().enumerate() {
+                net.parse::<ipnet::IpNet>().map_err(|_| {
+                    PolicyError::new(
+                        format!("{key}.forwarded_for_networks[{i}]"),
+                        format!("{net:?} is not a network; expected CIDR notation such as \"162.158.0.0/15\" or \"2400:cb00::/32\""),
+                    )
+                })?;
+            }
+            if !env.forwarded_for_networks.is_empty() && env.forwarded_for_hops == 0 {
+                return Err(PolicyError::new(
+                    format!("{key}.forwarded_for_networks"),
+                    "needs forwarded_for_hops of at least 1: the networks are read from the entries those hops wrote",
                 ));
             }
             for (i, o) in env.frontend_origins.iter().enumerate() {

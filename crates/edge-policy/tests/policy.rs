@@ -145,3 +145,27 @@ fn a_missing_environment_is_named() {
         "{e}"
     );
 }
+
+#[test]
+fn a_malformed_forwarded_for_network_is_named() {
+    let e = error(
+        "forwarded_for_hops = 0\n",
+        "forwarded_for_hops = 1\nforwarded_for_networks = [\"10.0.0.0/8\", \"10.0.0.300/8\"]\n",
+    );
+    assert!(
+        e.starts_with("environments.development.forwarded_for_networks[1]: \"10.0.0.300/8\" is not a network; expected CIDR notation"),
+        "{e}"
+    );
+}
+
+#[test]
+fn forwarded_for_networks_need_hops_to_read_from() {
+    let e = error(
+        "forwarded_for_hops = 0\n",
+        "forwarded_for_hops = 0\nforwarded_for_networks = [\"10.0.0.0/8\"]\n",
+    );
+    assert!(
+        e.starts_with("environments.development.forwarded_for_networks: needs forwarded_for_hops of at least 1"),
+        "{e}"
+    );
+}

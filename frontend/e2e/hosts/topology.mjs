@@ -10,7 +10,7 @@
 // port and match policy.toml's exactly; binding 443 needs root or CAP_NET_BIND_SERVICE.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -181,8 +181,17 @@ export async function startStagingApi() {
   const server = process.env.RF_STATIC_PG ?? "postgres://postgres@127.0.0.1:5432";
   const name = `rf_static_${process.pid}_${randomBytes(3).toString("hex")}`;
   psql(`${server}/postgres`, `CREATE DATABASE ${name}`);
+  // Staging's policy, except that the static hosts' proxies are not on Cloudflare here: their
+  // requests to the API edge leave from 127.0.0.1, which stands in for Cloudflare's ranges.
+  const policy = readFileSync(join(root, "policy.toml"), "utf8");
+  const staging = policy.indexOf(`[environments.${ENV}]`);
+  const networks = /forwarded_for_networks = \[[^\]]*\]/;
+  if (staging < 0 || !networks.test(policy.slice(staging))) throw new Error(`policy.toml: no forwarded_for_networks for ${ENV}`);
+  const policyFile = join(tmpdir(), `${name}-policy.toml`);
+  writeFileSync(policyFile, policy.slice(0, staging) + policy.slice(staging).replace(networks, 'forwarded_for_networks = ["127.0.0.1/32"]'));
   const env = {
     PATH: process.env.PATH ?? "",
+    POLICY_FILE: policyFile,
     APP_ENV: ENV,
     HOST: "127.0.0.1",
     PORT: "0",
@@ -224,6 +233,7 @@ export async function startStagingApi() {
     },
     stop: async () => {
       await child.stop();
+      rmSync(policyFile, { force: true });
       psql(`${server}/postgres`, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };

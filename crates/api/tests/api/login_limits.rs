@@ -18,8 +18,9 @@ const PASSWORD: &str = "correct horse battery";
 const LOGIN: &str = "/api/auth/login";
 /// Where Render's balancer says it got the request from: the right-most `X-Forwarded-For` entry.
 const EDGE: &str = "104.16.0.1";
-/// The static host whose /api proxy wrote the client (the third of three appending proxies).
-const STATIC_HOST: &str = "198.18.0.9";
+/// The static host whose /api proxy wrote the client: an address in Cloudflare's ranges, which
+/// production's `forwarded_for_networks` trusts.
+const STATIC_HOST: &str = "162.158.0.9";
 
 backend_tests!(
     instances_share_the_account_budget_and_a_deploy_does_not_reset_it,
@@ -143,8 +144,8 @@ async fn login_through_the_edge(
 }
 
 async fn a_non_address_in_the_forwarded_chain_is_counted_against_the_tcp_peer(backend: Backend) {
-    // Arrange: production trusts three hops (the static host's proxy, Cloudflare, Render's
-    // balancer); the entry three from the right is the client's.
+    // Arrange: production trusts Render's two hops (Cloudflare, Render's balancer) and a static
+    // host's proxy in Cloudflare's networks in front of them; the entry left of it is the client's.
     let app = TestConfig::new(backend)
         .var("APP_ENV", "production")
         .spawn()

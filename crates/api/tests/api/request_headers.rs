@@ -142,58 +142,64 @@ async fn client_address(app: &TestApp, lines: &[&str], attempt: usize) -> String
 
 #[tokio::test]
 async fn x_forwarded_for_is_read_as_one_list_over_every_line_rfc9110_5_3() {
-    // Production: three proxies append (the static host's /api proxy, Cloudflare, Render's
-    // balancer), so the client is the third entry from the right; anything further left was
-    // written by the client itself (docs/SECURITY_POLICY.md, `forwarded_for_hops` per host).
+    // Production: Render's two proxies append (Cloudflare, then Render's balancer), so the
+    // client is the second entry from the right — unless that entry is a static host's /api
+    // proxy (Cloudflare's networks, `forwarded_for_networks`), whose left neighbour is then the
+    // client (RFC 7239 §5.2 order). Anything further left was written by the client itself
+    // (docs/SECURITY_POLICY.md, per host).
     let app = spawn_production_app().await;
     let peer = "127.0.0.1";
     let cases: &[(&[&str], &str)] = &[
         (
-            &["6.6.6.6, 203.0.113.7, 198.18.0.9, 104.16.0.1"],
+            &["6.6.6.6, 203.0.113.7, 162.158.0.9, 104.16.0.1"],
             "203.0.113.7",
         ),
-        (&["203.0.113.7, 198.18.0.9, 104.16.0.1"], "203.0.113.7"),
+        (&["203.0.113.7, 162.158.0.9, 104.16.0.1"], "203.0.113.7"),
         (
-            &["6.6.6.6,203.0.113.7,198.18.0.9,104.16.0.1"],
-            "203.0.113.7",
-        ),
-        (
-            &["   6.6.6.6 ,  203.0.113.7 ,198.18.0.9,104.16.0.1   "],
+            &["6.6.6.6,203.0.113.7,162.158.0.9,104.16.0.1"],
             "203.0.113.7",
         ),
         (
-            &["6.6.6.6", "203.0.113.7, 198.18.0.9, 104.16.0.1"],
+            &["   6.6.6.6 ,  203.0.113.7 ,162.158.0.9,104.16.0.1   "],
             "203.0.113.7",
         ),
         (
-            &["6.6.6.6, 203.0.113.7", "198.18.0.9, 104.16.0.1"],
+            &["6.6.6.6", "203.0.113.7, 162.158.0.9, 104.16.0.1"],
             "203.0.113.7",
         ),
         (
-            &["6.6.6.6", "203.0.113.7", "198.18.0.9", "104.16.0.1"],
+            &["6.6.6.6, 203.0.113.7", "162.158.0.9, 104.16.0.1"],
             "203.0.113.7",
         ),
-        (&["203.0.113.7:4711, 198.18.0.9, 104.16.0.1"], "203.0.113.7"),
-        (&["2001:db8::7, 198.18.0.9, 104.16.0.1"], "2001:db8::7"),
         (
-            &["[2001:DB8::7]:4711, 198.18.0.9, 104.16.0.1"],
+            &["6.6.6.6", "203.0.113.7", "162.158.0.9", "104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (
+            &["203.0.113.7:4711, 162.158.0.9, 104.16.0.1"],
+            "203.0.113.7",
+        ),
+        (&["2001:db8::7, 162.158.0.9, 104.16.0.1"], "2001:db8::7"),
+        (
+            &["[2001:DB8::7]:4711, 162.158.0.9, 104.16.0.1"],
             "2001:db8::7",
         ),
         (
-            &["6.6.6.6, 203.0.113.7, 198.18.0.9, not-an-address"],
+            &["6.6.6.6, 203.0.113.7, 162.158.0.9, not-an-address"],
             "203.0.113.7",
         ),
-        // No usable entry where the client should be: the TCP peer, never a guess. A direct
-        // call to the API host (two entries) is one of these.
-        (&["203.0.113.7, 104.16.0.1"], peer),
+        // A direct call to the API host: the address Cloudflare saw, whatever the caller wrote.
+        (&["203.0.113.7, 104.16.0.1"], "203.0.113.7"),
+        (&["6.6.6.6, 198.51.100.4, 104.16.0.1"], "198.51.100.4"),
+        // No usable entry where the client should be: the TCP peer, never a guess.
         (&["104.16.0.1"], peer),
         (&[], peer),
         (&[""], peer),
-        (&["6.6.6.6, unknown, 198.18.0.9, 104.16.0.1"], peer),
-        (&["6.6.6.6, , 198.18.0.9, 104.16.0.1"], peer),
-        (&["6.6.6.6, 203.0.113.7:x, 198.18.0.9, 104.16.0.1"], peer),
-        (&["203.0.113.7 198.18.0.9, 104.16.0.1"], peer),
-        (&["6.6.6.6; 203.0.113.7; 198.18.0.9; 104.16.0.1"], peer),
+        (&["6.6.6.6, unknown, 162.158.0.9, 104.16.0.1"], peer),
+        (&["6.6.6.6, , 162.158.0.9, 104.16.0.1"], peer),
+        (&["6.6.6.6, 203.0.113.7:x, 162.158.0.9, 104.16.0.1"], peer),
+        (&["203.0.113.7 162.158.0.9, 104.16.0.1"], peer),
+        (&["6.6.6.6; 203.0.113.7; 162.158.0.9; 104.16.0.1"], peer),
     ];
     for (attempt, (lines, expected)) in cases.iter().enumerate() {
         assert_eq!(
