@@ -24,7 +24,9 @@ pub enum ResponseClass {
 /// One header as a static host writes it (canonical case) and as HTTP sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The header name in canonical case (`Content-Security-Policy`), as `_headers` writes it.
     pub name: &'static str,
+    /// The value, validated as an HTTP field value when the policy loads.
     pub value: String,
 }
 
@@ -36,6 +38,7 @@ impl Header {
         }
     }
 
+    /// The header as `http` types, for the API's responses.
     pub fn http(&self) -> (HeaderName, HeaderValue) {
         (
             HeaderName::from_static(lowercase(self.name)),
@@ -116,6 +119,7 @@ impl Policy {
         Ok(Header::new("Content-Security-Policy", value))
     }
 
+    /// `Cache-Control` for `class`, from the policy's `[cache]` table.
     pub fn cache_control(&self, class: ResponseClass) -> Header {
         let value = match class {
             ResponseClass::Document => &self.cache.document,

@@ -9,6 +9,8 @@
 //! - [`nginx`]: a Render static site emulated with nginx, for local tests.
 //! - [`check`]: drift between the policy and everything it drives.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod csp;
 pub mod emit;

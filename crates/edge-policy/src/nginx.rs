@@ -31,6 +31,7 @@ pub struct Site {
     pub server_name: String,
     /// PEM certificate chain and key for `server_name`.
     pub cert: PathBuf,
+    /// The PEM private key of `cert`.
     pub key: PathBuf,
     /// PEM CA bundle the proxied hosts' certificates must chain to.
     pub upstream_ca: PathBuf,

@@ -9,11 +9,15 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}")]
 pub struct PolicyError {
+    /// The key at fault (`environments.production.api_origin`, `csp.document`), or `line N` for a
+    /// TOML syntax error.
     pub key: String,
+    /// What is wrong and what is expected.
     pub problem: String,
 }
 
 impl PolicyError {
+    /// An error for `key`.
     pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             key: key.into(),
@@ -28,49 +32,73 @@ pub const ENVIRONMENTS: [&str; 3] = ["development", "staging", "production"];
 /// HSTS max-age hstspreload.org requires, and the minimum once `preload` is on.
 pub const ONE_YEAR: u64 = 31_536_000;
 
+/// The whole of `policy.toml` (docs/SECURITY_POLICY.md documents every key).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// `[hsts]`.
     pub hsts: Hsts,
+    /// `[headers]`: sent on every response class.
     pub headers: CommonHeaders,
+    /// `[document_headers]`: documents and assets only.
     pub document_headers: DocumentHeaders,
+    /// `[csp.document]` and `[csp.api]`.
     pub csp: CspPolicies,
+    /// `[cache]`: `Cache-Control` per response class.
     pub cache: Cache,
+    /// `[assets]`: where the content-hashed files live.
     pub assets: Assets,
+    /// `[[redirects]]`: path redirects every origin applies.
     #[serde(default)]
     pub redirects: Vec<Redirect>,
+    /// `[environments.NAME]`, one per [`ENVIRONMENTS`] entry.
     pub environments: BTreeMap<String, Environment>,
 }
 
+/// `Strict-Transport-Security` (RFC 6797 §6.1), sent on HTTPS responses only.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
+    /// `max-age`, in seconds; at least [`ONE_YEAR`] with `preload`.
     pub max_age: u64,
+    /// `includeSubDomains`: a one-way door for every subdomain.
     pub include_subdomains: bool,
+    /// `preload`: asks for the browsers' preload lists (hstspreload.org).
     pub preload: bool,
 }
 
+/// `[headers]`: sent on every response class.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommonHeaders {
+    /// `X-Content-Type-Options` (`nosniff`).
     pub x_content_type_options: String,
+    /// `Referrer-Policy`.
     pub referrer_policy: String,
+    /// `Cross-Origin-Resource-Policy`.
     pub cross_origin_resource_policy: String,
+    /// `X-Frame-Options`, for browsers without CSP `frame-ancestors`; omitted when absent.
     #[serde(default)]
     pub x_frame_options: Option<String>,
 }
 
+/// `[document_headers]`: they govern a browsing context, which only documents and assets create.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentHeaders {
+    /// `Permissions-Policy`.
     pub permissions_policy: String,
+    /// `Cross-Origin-Opener-Policy`.
     pub cross_origin_opener_policy: String,
 }
 
+/// `[csp.document]` and `[csp.api]`: directive name to sources.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CspPolicies {
+    /// For HTML documents; `emit` adds inline-script hashes and the API origin.
     pub document: Directives,
+    /// For JSON responses: nothing renders.
     pub api: Directives,
 }
 
@@ -107,33 +135,47 @@ impl<'de> Deserialize<'de> for Directives {
     }
 }
 
+/// `[cache]`: `Cache-Control` per response class (RFC 9111 §5.2).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
+    /// Documents (`no-cache`: revalidate every load).
     pub document: String,
+    /// Content-hashed assets (`immutable` for a year).
     pub asset: String,
+    /// API responses (`no-store`).
     pub api: String,
+    /// Redirects.
     pub redirect: String,
 }
 
+/// `[assets]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assets {
+    /// URL prefix of the content-hashed files (`/assets/`).
     pub prefix: String,
 }
 
+/// A path redirect, `from` → `to` with `status`, in `_redirects` syntax (`*` and `:splat`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redirect {
+    /// The path matched; a trailing `*` matches the rest.
     pub from: String,
+    /// The relative target; `:splat` carries what `*` matched.
     pub to: String,
+    /// 301 only (the one status Render's static sites support).
     pub status: u16,
 }
 
+/// `[environments.NAME]`: what differs between development, staging and production.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
+    /// The API's origin: the HTTPS redirect target, the static hosts' `/api/*` proxy target.
     pub api_origin: String,
+    /// Origins allowed to call the API with credentials (CORS); exact, no wildcards.
     #[serde(default)]
     pub frontend_origins: Vec<String>,
     /// Read `X-Forwarded-Proto` as the client's scheme (HTTPS redirect, HSTS). Only behind a
@@ -151,6 +193,7 @@ pub struct Environment {
     /// proxy in these networks can name the client, so a caller of the API host cannot.
     #[serde(default)]
     pub forwarded_for_networks: Vec<String>,
+    /// The render.yaml (or render.production.yaml) static site serving this environment.
     #[serde(default)]
     pub render_static_site: Option<String>,
 }
@@ -199,6 +242,10 @@ const UNSAFE_SCRIPT_SOURCES: &[&str] = &[
 ];
 
 impl Policy {
+    /// Parses and validates `text`.
+    ///
+    /// # Errors
+    /// The first [`PolicyError`]: a TOML error with its line, or the key whose value is wrong.
     pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
         let policy: Policy = toml::from_str(text).map_err(|e| {
             let key = e
@@ -214,6 +261,10 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Reads and validates the file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`Policy::from_toml`]'s errors.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             PolicyError::new(path.display().to_string(), format!("cannot read it: {e}"))
@@ -221,6 +272,10 @@ impl Policy {
         Policy::from_toml(&text)
     }
 
+    /// The environment `name`.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] naming `environments.NAME` when the policy has no such table.
     pub fn environment(&self, name: &str) -> Result<&Environment, PolicyError> {
         self.environments.get(name).ok_or_else(|| {
             PolicyError::new(
@@ -520,11 +575,17 @@ fn validate_redirect(key: &str, r: &Redirect) -> Result<(), PolicyError> {
 /// `scheme://host[:port]`, nothing more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// `http` or `https`, lower-case.
     pub scheme: String,
+    /// `host[:port]`, lower-case.
     pub authority: String,
 }
 
 impl Origin {
+    /// Parses an origin: a scheme, `://` and an authority, with no path, query or fragment.
+    ///
+    /// # Errors
+    /// What is wrong with `text`, in words.
     pub fn parse(text: &str) -> Result<Origin, String> {
         let (scheme, rest) = text
             .split_once("://")
