@@ -16,6 +16,9 @@
 //!   unsatisfiable range → 416 with `Content-Range: bytes */LENGTH`; several ranges → the whole
 //!   representation (§14.2 lets a server ignore `Range`);
 //! - no representation acceptable (`identity;q=0` and nothing else) → 406 (§15.5.7).
+//!
+//! About 350 lines of code and its unit tests; the parsers it leans on live in `path.rs` and
+//! `accept_encoding.rs`.
 
 mod accept_encoding;
 pub mod path;

@@ -11,6 +11,9 @@
 //! Where the answers differ on purpose, the case says what each side gives and why, and that
 //! difference is asserted too, so the list stays true. Without nginx on `PATH` the test says so
 //! and passes, except under CI (`CI` set), where it fails: CI must run it.
+//!
+//! Over 400 lines because the case table is the test: one list of requests, each with its
+//! expected agreement or difference, reads better whole than split by topic.
 
 use std::{
     collections::HashMap,

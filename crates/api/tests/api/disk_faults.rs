@@ -7,6 +7,9 @@
 //! filesystem get a JSON 503 (never a 500), liveness stays 200, nothing
 //! already written is lost, the file passes `PRAGMA integrity_check`, and everything works again
 //! once the fault is gone, without a restart.
+//!
+//! Over 400 lines: the namespace set-up (a tiny filesystem the test can fill or remount) is
+//! most of it, and only these tests use it.
 
 use std::{
     path::{Path, PathBuf},

@@ -4,6 +4,9 @@
 //! `If-Range`), ranges (§14.2, §15.3.7, §15.5.17), 406 (§15.5.7) and what a 304 carries
 //! (§15.4.5) for each response class. Requests are written byte for byte, so a header sent twice
 //! is two field lines and odd spellings reach the server as they are.
+//!
+//! Over 400 lines: one test per RFC rule and response class, kept in one file so the sections
+//! cited read in the RFC's order.
 
 use edge_policy::{Policy, ResponseClass, EMBEDDED_POLICY};
 

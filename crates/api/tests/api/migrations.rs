@@ -1,5 +1,8 @@
 //! Migrations with the real binary: a migration the database refuses (and the repair), the lock
 //! between migrators (waited for, logged, bounded), and processes racing on a new database.
+//!
+//! Over 400 lines: every scenario needs the real binary and a database of its own, and they
+//! share the helpers at the end of this file.
 
 use std::{
     path::{Path, PathBuf},

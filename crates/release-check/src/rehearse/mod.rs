@@ -14,6 +14,8 @@
 //! - `migration.rs`: making the database refuse the newest migration, and undoing it;
 //! - `load.rs`: the open-loop load generator and its samples;
 //! - `report.rs` and `plot.rs`: the summary (JSON and human) and the SVG.
+//!
+//! Just over 400 lines: the orchestration of one scenario, start to verdict, reads as one piece.
 
 mod instance;
 mod load;
