@@ -2,7 +2,7 @@
 //! between migrators (waited for, logged, bounded), and processes racing on a new database.
 //!
 //! Over 400 lines: every scenario needs the real binary and a database of its own, and they
-//! share the helpers at the end of this file.
+//! share the lock holder and database helpers defined here.
 
 use std::{
     path::{Path, PathBuf},
