@@ -339,12 +339,13 @@ async fn a_migrator_waits_for_the_lock_holder_and_says_so(backend: Backend) {
         .expect("finished after the release")
         .unwrap();
     assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
+    // One-off commands log to stderr (stdout is for their answer).
     assert!(
         finished
-            .stdout
+            .stderr
             .contains("another process is applying migrations; waiting for it"),
         "{}",
-        finished.stdout
+        finished.stderr
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM users").await, 0);
 }
