@@ -12,6 +12,7 @@
 # Usage: bench/health.sh [ROUNDS] [SECONDS]      needs wrk (Debian: apt-get install wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 ROUNDS=${1:-5}
 SECS=${2:-8}
 CONNS=${CONNS:-64}
@@ -27,16 +28,16 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT
 
 BARE_PORT=18081 FULL_PORT=18082 HDRS_PORT=18083
-PORT=$BARE_PORT TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" target/release/examples/bare_health &
+PORT=$BARE_PORT TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$target_dir/release/examples/bare_health" &
 pids+=($!)
 # Second reference: the bare route sending the same policy headers (same bytes on the wire).
-PORT=$HDRS_PORT BARE_HEADERS=production TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" target/release/examples/bare_health &
+PORT=$HDRS_PORT BARE_HEADERS=production TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$target_dir/release/examples/bare_health" &
 pids+=($!)
 # The production stack: staging/production settings, JSON logs (discarded), request ids, trace
 # spans, timeouts, body limits, JSON errors, and the edge policy's layers where built.
 (cd "$work" && APP_ENV=production PORT=$FULL_PORT HOST=127.0.0.1 LOG_FORMAT=json \
   SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/bench.db" \
-  TOKIO_WORKER_THREADS=1 exec taskset -c "$SERVER_CPU" "$OLDPWD/target/release/api" >"$work/api.log" 2>&1) &
+  TOKIO_WORKER_THREADS=1 exec taskset -c "$SERVER_CPU" "$target_dir/release/api" >"$work/api.log" 2>&1) &
 pids+=($!)
 
 for port in $BARE_PORT $HDRS_PORT $FULL_PORT; do

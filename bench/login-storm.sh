@@ -22,6 +22,7 @@
 #   PASSWORD_HASH_CONCURRENCY=64 bench/login-storm.sh     the near-unbounded hasher, for contrast
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(16 64 256); fi
 PEAK_LIMIT_MIB=${PEAK_LIMIT_MIB:-128}
 SETTLE_LIMIT_MIB=${SETTLE_LIMIT_MIB:-16}
@@ -31,15 +32,17 @@ KNOWN=(storm-a@example.com storm-b@example.com storm-c@example.com storm-d@examp
 
 command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 1; }
 cargo build --release -q -p api
-bin="$PWD/target/release/api"
+bin="$target_dir/release/api"
 
 work=$(mktemp -d)
 pid=
+# shellcheck disable=SC2317 # called by the trap
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)"
 export APP_ENV=production HOST=127.0.0.1 PORT LOG_FORMAT=json SHUTDOWN_DRAIN_SECS=0 \
-  SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/storm.db" \
+  SESSION_SECRET DATABASE_URL="sqlite://$work/storm.db" \
   PASSWORD_HASH_CONCURRENCY="$SLOTS"
 for email in "${KNOWN[@]}"; do
   printf '%s' "the right password for $email" | (cd "$work" && "$bin" user add --email "$email") >/dev/null
@@ -48,7 +51,7 @@ done
 pid=$!
 up=
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && up=1 && break; sleep 0.1; done
-[ -n "$up" ] && kill -0 "$pid" 2>/dev/null || { echo "the api did not start (is port $PORT taken?)" >&2; cat "$work/api.log" >&2; exit 1; }
+if [ -z "$up" ] || ! kill -0 "$pid" 2>/dev/null; then echo "the api did not start (is port $PORT taken?)" >&2; cat "$work/api.log" >&2; exit 1; fi
 sleep 1 # the dummy hash for unknown emails is computed once at start-up
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }

@@ -18,6 +18,7 @@
 #   DATABASE_URL=postgres://USER@HOST:PORT/EMPTY_DB bench/session-check.sh    on PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 ROUNDS=${1:-5}
 SECS=${2:-5}
 CONNS=${CONNS:-1}
@@ -29,7 +30,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 # Two builds: the example links the dev-dependencies, whose features must not reach the server.
 cargo build --release -q -p api --bin api
 cargo build --release -q -p api --example session_check
-bin="$PWD/target/release/api"
+bin="$target_dir/release/api"
 
 work=$(mktemp -d)
 pid=
@@ -38,18 +39,18 @@ trap cleanup EXIT
 export DATABASE_URL=${DATABASE_URL:-sqlite://$work/session-check.db}
 
 echo "== in-process: revocation::is_current"
-target/release/examples/session_check "$DATABASE_URL" 20000
+"$target_dir/release/examples/session_check" "$DATABASE_URL" 20000
 
 echo
 echo "== over HTTP: GET /api/session, live session vs a cookie that fails its signature"
-export APP_ENV=production HOST=127.0.0.1 PORT LOG_FORMAT=json SHUTDOWN_DRAIN_SECS=0 \
-  SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)"
+SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)"
+export APP_ENV=production HOST=127.0.0.1 PORT LOG_FORMAT=json SHUTDOWN_DRAIN_SECS=0 SESSION_SECRET
 printf '%s' "session check password" | (cd "$work" && "$bin" user add --email check@example.com) >/dev/null
 (cd "$work" && TOKIO_WORKER_THREADS=1 exec taskset -c "$SERVER_CPU" "$bin" >"$work/api.log" 2>&1) &
 pid=$!
 up=
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && up=1 && break; sleep 0.1; done
-[ -n "$up" ] && kill -0 "$pid" 2>/dev/null || { echo "the api did not start (is port $PORT taken?)" >&2; cat "$work/api.log" >&2; exit 1; }
+if [ -z "$up" ] || ! kill -0 "$pid" 2>/dev/null; then echo "the api did not start (is port $PORT taken?)" >&2; cat "$work/api.log" >&2; exit 1; fi
 
 HDR=(-H "X-Forwarded-Proto: https" -H "X-Forwarded-For: 203.0.113.7, 104.16.0.1")
 live=$(curl -s -D- -o /dev/null "${HDR[@]}" -H 'Content-Type: application/json' \

@@ -14,6 +14,7 @@
 # Needs wrk (apt-get install wrk) and a built frontend (npm --prefix frontend run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 SECS=${1:-300}
 CONNS=${2:-64}
 WARM=${WARM:-15}
@@ -28,14 +29,15 @@ asset=/$(cd "$dist" && find assets -type f ! -name '*.br' ! -name '*.gz' -printf
 work=$(mktemp -d)
 pid=
 sampler=
-cleanup() { kill $sampler "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill ${sampler:+"$sampler"} "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 export APP_ENV=production HOST=127.0.0.1 PORT=18281 LOG_FORMAT=json FRONTEND_DIR="$dist"
-export SESSION_SECRET="soak-$(head -c 48 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/soak.db"
-target/release/api migrate >/dev/null
-printf 'soak-password-1234\n' | target/release/api user add --email soak@example.com >/dev/null
-target/release/api serve >"$work/api.log" 2>&1 &
+SESSION_SECRET="soak-$(head -c 48 /dev/urandom | base64)"
+export SESSION_SECRET DATABASE_URL="sqlite://$work/soak.db"
+"$target_dir/release/api" migrate >/dev/null
+printf 'soak-password-1234\n' | "$target_dir/release/api" user add --email soak@example.com >/dev/null
+"$target_dir/release/api" serve >"$work/api.log" 2>&1 &
 pid=$!
 base=http://127.0.0.1:$PORT
 for _ in $(seq 1 100); do curl -sf "$base/api/health" >/dev/null && break; sleep 0.1; done
@@ -46,11 +48,11 @@ SOAK_COOKIE=$(curl -sf -D - -o /dev/null -H 'content-type: application/json' -H 
 export SOAK_COOKIE SOAK_ASSET=$asset
 
 fd_kinds() { # what each open descriptor is, counted: "N socket", "N /path/to/soak.db-wal", ...
-  for fd in /proc/$pid/fd/*; do readlink "$fd"; done | sed 's/:\[[0-9]*\]$//' | sort | uniq -c
+  for fd in "/proc/$pid"/fd/*; do readlink "$fd"; done | sed 's/:\[[0-9]*\]$//' | sort | uniq -c
 }
 sample() { # rss_kb fds threads
   printf '%s %s %s\n' "$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)" \
-    "$(ls /proc/$pid/fd | wc -l)" "$(awk '/^Threads/ {print $2}' /proc/$pid/status)"
+    "$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)" "$(awk '/^Threads/ {print $2}' /proc/$pid/status)"
 }
 cold=$(sample)
 
@@ -76,7 +78,7 @@ fd_kinds >"$work/fds.after"
 read -r rss0 fd0 th0 <<<"$start"
 read -r rss1 fd1 th1 <<<"$end"
 read -r crss cfd _ <<<"$cold"
-read -r irss0 ifd0 _ <<<"$idle_before"
+read -r _ ifd0 _ <<<"$idle_before"
 read -r irss1 ifd1 _ <<<"$idle_after"
 peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$work/samples")
 growth=$((rss1 - rss0))
@@ -100,4 +102,4 @@ if [ "$ifd1" -gt "$ifd0" ]; then
 fi
 grep -q ' 5xx=0 socket_errors=0' "$work/wrk.txt" || { echo "5xx answers or socket errors under load"; ok=0; }
 if grep -q '"level":"ERROR"\|panicked' "$work/api.log"; then echo "the API logged errors"; ok=0; fi
-[ "$ok" = 1 ] && echo "soak: within bounds" || { echo "soak: bound exceeded"; exit 1; }
+if [ "$ok" = 1 ]; then echo "soak: within bounds"; else echo "soak: bound exceeded"; exit 1; fi

@@ -51,7 +51,8 @@ promtool check config "$scratch/prometheus.yml"
 amtool check-config ops/alertmanager/alertmanager.example.yml
 for route in "pager severity=page alertname=ReleaseFlowErrorBudgetBurnFast" \
   "tickets severity=ticket alertname=ReleaseFlowErrorBudgetBurnSlow"; do
-  set -- $route
+  read -ra fields <<<"$route"
+  set -- "${fields[@]}"
   amtool config routes test --config.file=ops/alertmanager/alertmanager.example.yml \
     --verify.receivers="$1" "${@:2}" 2>/dev/null
 done

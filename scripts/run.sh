@@ -4,6 +4,9 @@
 # In development a demo login is printed at start-up. Extra arguments go to `api`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d frontend/node_modules ] || npm --prefix frontend ci --no-audit --no-fund
+# Node.js 22 and the npm packages, installed on first use (scripts/setup.sh --run).
+scripts/setup.sh --run
+# shellcheck source=/dev/null # written by setup.sh
+. .tools/env.run
 npm --prefix frontend run build
 exec cargo run --quiet -p api -- "$@"

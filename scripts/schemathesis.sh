@@ -9,14 +9,15 @@
 #
 # The API runs as in production (APP_ENV=production: strict headers, __Host- cookie) on a fresh
 # SQLite file. Usage: scripts/schemathesis.sh [MAX_EXAMPLES]   (default 100 per operation)
-# Needs schemathesis (`pip install schemathesis`; or set SCHEMATHESIS to its `st` path) and
-# target/debug/api (cargo build -p api). .ci/run installs both.
+# Needs schemathesis (scripts/setup.sh installs it; or set SCHEMATHESIS to its `st` path) and the
+# debug api binary (API_BIN, default $CARGO_TARGET_DIR/debug/api; scripts/test.sh builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAX_EXAMPLES=${1:-100}
 ST=${SCHEMATHESIS:-st}
 SEED=${SEED:-$RANDOM}
-API=${API_BIN:-target/debug/api}
+API=${API_BIN:-${CARGO_TARGET_DIR:-target}/debug/api}
+API=$(realpath "$API")
 
 work=$(mktemp -d)
 pid=
@@ -24,7 +25,8 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 
 export APP_ENV=production HOST=127.0.0.1 PORT=0 LOG_FORMAT=json RUST_LOG=warn,api=info
-export DATABASE_URL="sqlite://$work/st.db" SESSION_SECRET="st-$(head -c 48 /dev/urandom | base64)"
+SESSION_SECRET="st-$(head -c 48 /dev/urandom | base64)"
+export DATABASE_URL="sqlite://$work/st.db" SESSION_SECRET
 "$API" serve >"$work/api.log" 2>&1 &
 pid=$!
 address=
@@ -44,9 +46,10 @@ cookie=$(curl -sf -D - -o /dev/null -H 'content-type: application/json' \
   tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p')
 [ -n "$cookie" ] || { echo "login for the authenticated pass failed" >&2; exit 1; }
 
+# schemathesis keeps a cache in ./.schemathesis: run it from the scratch folder, not the checkout.
 run() {
-  "$ST" run "$base/api/openapi.json" --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
-    --phases examples,coverage,fuzzing --no-color "$@"
+  (cd "$work" && "$ST" run "$base/api/openapi.json" --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
+    --phases examples,coverage,fuzzing --no-color "$@")
 }
 echo "== anonymous pass (seed $SEED)"
 run

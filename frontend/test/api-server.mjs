@@ -24,7 +24,9 @@ const root = resolve(import.meta.dirname, "..", "..");
  */
 export async function startApi(env = {}, { demoLogin = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "release-flow-"));
-  const binary = process.env.API_BIN ?? join(root, "target", "debug", "api");
+  // The binary cargo built: API_BIN, or CARGO_TARGET_DIR's debug build (cargo reads a relative
+  // CARGO_TARGET_DIR from where it runs, the repository root for the test command).
+  const binary = process.env.API_BIN ?? join(resolve(root, process.env.CARGO_TARGET_DIR ?? "target"), "debug", "api");
   const child = spawn(binary, [], {
     cwd: dir,
     env: {

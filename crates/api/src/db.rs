@@ -173,6 +173,27 @@ pub fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
     }
 }
 
+/// Where `settings` point, for an error message: `HOST:PORT/DATABASE` for PostgreSQL, the file
+/// for SQLite; never the user or password.
+pub fn target(settings: &DatabaseSettings) -> String {
+    let url = settings.url.expose_secret();
+    match settings.backend() {
+        Backend::Postgres => match sqlx::postgres::PgConnectOptions::from_str(url) {
+            Ok(o) => format!(
+                "{}:{}/{}",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or_default()
+            ),
+            Err(_) => "the server in DATABASE_URL".to_owned(),
+        },
+        Backend::Sqlite => match SqliteConnectOptions::from_str(url) {
+            Ok(o) => o.get_filename().display().to_string(),
+            Err(_) => "the file in DATABASE_URL".to_owned(),
+        },
+    }
+}
+
 /// [`storage_fault`] anywhere in an error chain (a CLI command's error, or a migration's, whose
 /// `sqlx::Error` is its source).
 pub fn storage_fault_in(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {

@@ -85,6 +85,8 @@ fn main() -> ExitCode {
     };
     // A server logs to stdout (Render's log stream); a one-off command keeps stdout for its
     // answer (`created ada@example.com`) and logs to stderr, so scripts can read it.
+    let log_is_json = matches!(settings.log.format, config::LogFormat::Json);
+    let db_target = api::db::target(&settings.database);
     let log = match command {
         Command::Serve => telemetry::get_subscriber(&settings.log, std::io::stdout),
         _ => telemetry::get_subscriber(&settings.log, std::io::stderr),
@@ -117,12 +119,28 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // The server's log stream gets the error as an event; a one-off command's reader
-            // gets the lines below on stderr, once.
-            if serving {
-                tracing::error!(error = %e, error.chain = ?e, "exiting after an error");
+            // One line, once: a server's JSON log stream gets it as an event too; pretty logs
+            // share the terminal with the line below, and a one-off command's reader has stderr.
+            let mut line = error_chain(e.as_ref());
+            // sqlx's pool timeout names neither the server nor the setting.
+            if std::iter::successors(
+                Some(e.as_ref() as &(dyn std::error::Error + 'static)),
+                |e| e.source(),
+            )
+            .any(|e| {
+                matches!(
+                    e.downcast_ref::<sqlx::Error>(),
+                    Some(sqlx::Error::PoolTimedOut)
+                )
+            }) {
+                line.push_str(&format!(
+                    " (no connection to {db_target} within DATABASE_ACQUIRE_TIMEOUT_MS)"
+                ));
             }
-            eprintln!("error: {}", error_chain(e.as_ref()));
+            if serving && log_is_json {
+                tracing::error!(error = %line, "exiting after an error");
+            }
+            eprintln!("error: {line}");
             if let Some(failure) = e.downcast_ref::<migrate::MigrationError>() {
                 eprintln!("cause: {}", failure.cause(false));
             } else if let Some(fault) = api::db::storage_fault_in(e.as_ref()) {

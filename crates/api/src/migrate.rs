@@ -66,8 +66,14 @@ pub enum MigrationError {
     #[error(transparent)]
     Migrate(#[from] MigrateError),
     /// The dedicated connection could not be opened.
-    #[error("could not connect to the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    #[error("could not connect to the database at {target}: {error}")]
+    Connect {
+        /// `HOST:PORT/DATABASE`: which server, since the driver's message often does not say.
+        target: String,
+        /// The driver's error (its own source is the OS error, when there is one).
+        #[source]
+        error: sqlx::Error,
+    },
 }
 
 impl MigrationError {
@@ -122,7 +128,8 @@ impl MigrationError {
             other => match (public, storage_fault_of(other)) {
                 (_, Some(fault)) => format!("{fault}; once that is fixed, migrations can be applied"),
                 (true, None) => "the database is unavailable; retrying".to_owned(),
-                (false, None) => format!("the database is unavailable: {other}"),
+                // The error line says what failed; this says what to check, without repeating it.
+                (false, None) => "the database is unavailable: check DATABASE_URL and that the server accepts connections".to_owned(),
             },
         }
     }
@@ -133,7 +140,7 @@ fn storage_fault_of(err: &MigrationError) -> Option<&'static str> {
         MigrationError::Migrate(
             MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _),
         )
-        | MigrationError::Connect(e) => storage_fault(e),
+        | MigrationError::Connect { error: e, .. } => storage_fault(e),
         _ => None,
     }
 }
@@ -150,16 +157,26 @@ pub async fn run(db: &Database, lock_wait: Duration) -> Result<(), MigrationErro
             // and never answers would otherwise hold this run, and every retry behind it, forever.
             let wait = pool.options().get_acquire_timeout();
             let options = pool.connect_options();
+            let target = format!(
+                "{}:{}/{}",
+                options.get_host(),
+                options.get_port(),
+                options.get_database().unwrap_or_default()
+            );
             let connect = PgConnection::connect_with(&options);
             let mut conn = match tokio::time::timeout(wait, connect).await {
-                Ok(connected) => connected.map_err(MigrationError::Connect)?,
+                Ok(connected) => connected.map_err(|error| MigrationError::Connect {
+                    target: target.clone(),
+                    error,
+                })?,
                 Err(_) => {
-                    return Err(MigrationError::Connect(sqlx::Error::Io(
-                        std::io::Error::new(
+                    return Err(MigrationError::Connect {
+                        target,
+                        error: sqlx::Error::Io(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             format!("no answer within {} ms", wait.as_millis()),
-                        ),
-                    )))
+                        )),
+                    });
                 }
             };
             let result = migrate_postgres(&mut conn, lock_wait).await;
@@ -176,7 +193,13 @@ pub async fn run(db: &Database, lock_wait: Duration) -> Result<(), MigrationErro
                 true => None,
                 false => Some(lock_file(&lock_path(file), lock_wait).await?),
             };
-            let mut conn = pool.acquire().await.map_err(MigrationError::Connect)?;
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err(|error| MigrationError::Connect {
+                    target: file.display().to_string(),
+                    error,
+                })?;
             SQLITE.run_direct(None, &mut *conn, false).await?;
             Ok(())
         }

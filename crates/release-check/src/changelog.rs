@@ -59,6 +59,26 @@ pub fn version_of_tag(tag: &str) -> Result<Version, GateError> {
     })
 }
 
+/// Production takes plain releases only: `vX.Y.Z`, without a pre-release or build metadata, so
+/// that a candidate (`v1.2.3-rc.1`) never reaches Production and a tag names exactly one build.
+///
+/// # Errors
+///
+/// A [`GateError`] when the tag is not a release tag at all, or carries `-PRERELEASE` or `+BUILD`.
+pub fn production_version(tag: &str) -> Result<Version, GateError> {
+    let version = version_of_tag(tag)?;
+    if !version.pre.is_empty() || !version.build.is_empty() {
+        return Err(fail(
+            format!("tag {tag:?} is not a plain release: Production deploys only vMAJOR.MINOR.PATCH"),
+            format!(
+                "pre-releases and builds are tried on Staging (the `staging` branch); tag the release itself as v{}.{}.{}",
+                version.major, version.minor, version.patch
+            ),
+        ));
+    }
+    Ok(version)
+}
+
 /// `version` without its build metadata: the release it names, as a changelog heading gives it.
 fn release_of(version: &Version) -> Version {
     Version {
@@ -75,8 +95,9 @@ fn release_of(version: &Version) -> Version {
 ///
 /// Every failed requirement, not just the first: the tag is not a release tag
 /// ([`version_of_tag`]; then nothing else is checked), the changelog cannot be parsed, has no
-/// section for the version, or its section is undated or lists no changes, or the workspace
-/// version is missing or different.
+/// section for the version, or its section is undated or lists no changes ([`lists_changes`]),
+/// or the workspace
+/// version is missing or different, or `## [Unreleased]` still lists changes.
 pub fn check(
     tag: &str,
     changelog: &str,
@@ -85,6 +106,7 @@ pub fn check(
     let version = version_of_tag(tag).map_err(|e| vec![e])?;
     let release = release_of(&version);
     let mut errors = section_errors(changelog, &version);
+    errors.extend(unreleased_errors(changelog, &release));
     match workspace_version {
         Some(v) if v.cmp_precedence(&version) == Ordering::Equal => {}
         Some(v) => errors.push(fail(
@@ -98,6 +120,84 @@ pub fn check(
     } else {
         Err(errors)
     }
+}
+
+/// What is wrong with `## [Unreleased]`, if anything: it must be empty when a release is tagged,
+/// or the tag would ship changes its own section does not describe.
+fn unreleased_errors(changelog: &str, release: &Version) -> Vec<GateError> {
+    let Ok(releases) = parse_changelog::parse(changelog) else {
+        return Vec::new(); // reported by section_errors
+    };
+    match releases.get("Unreleased") {
+        Some(section) if lists_changes(section.notes) => vec![fail(
+            "`## [Unreleased]` still lists changes",
+            format!("run `release-check prepare v{release}` to move them into the release's section, then tag the commit it makes"),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a section's notes list at least one change: a list item (`- `, `* `, `+ `, `1. `)
+/// whose text is not a placeholder. HTML comments, headings, rules (`---`), empty items and
+/// placeholders (`*No changes yet.*`, `TBD`, `None`, `-`) are not changes.
+pub fn lists_changes(notes: &str) -> bool {
+    strip_html_comments(notes).lines().any(|line| {
+        let line = line.trim();
+        if is_rule(line) {
+            return false;
+        }
+        let item = ["- ", "* ", "+ "]
+            .iter()
+            .find_map(|marker| line.strip_prefix(marker))
+            .or_else(|| {
+                let digits =
+                    line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                (digits > 0)
+                    .then(|| line[digits..].strip_prefix(". "))
+                    .flatten()
+            });
+        item.is_some_and(|text| !is_placeholder(text))
+    })
+}
+
+/// A thematic break: three or more of the same `-`, `*` or `_`, with optional spaces.
+fn is_rule(line: &str) -> bool {
+    let chars: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    chars.len() >= 3 && matches!(chars[0], '-' | '*' | '_') && chars.iter().all(|c| *c == chars[0])
+}
+
+/// Text that stands in for an entry rather than being one.
+fn is_placeholder(text: &str) -> bool {
+    let bare = text
+        .trim()
+        .trim_matches(|c: char| matches!(c, '*' | '_' | '`' | '.' | '…' | '-') || c.is_whitespace())
+        .to_lowercase();
+    matches!(
+        bare.as_str(),
+        "" | "tbd"
+            | "tba"
+            | "todo"
+            | "none"
+            | "n/a"
+            | "no changes"
+            | "no changes yet"
+            | "nothing yet"
+    )
+}
+
+/// `text` without `<!-- … -->` comments (an unclosed one runs to the end, as in HTML).
+fn strip_html_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start + 4..].find("-->") {
+            Some(end) => rest = &rest[start + 4 + end + 3..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What is wrong with the changelog's section for `version` (found by precedence), if anything.
@@ -123,8 +223,8 @@ fn section_errors(changelog: &str, version: &Version) -> Vec<GateError> {
                         format!("write the heading as `## [{}] - YYYY-MM-DD` with the release date", section.version),
                     ));
                 }
-                if !section.notes.lines().any(|l| l.trim_start().starts_with(['-', '*'])) {
-                    errors.push(fail(format!("the {} section lists no changes", section.version), "add the highlights, fixes and migration notes as `- ` items"));
+                if !lists_changes(section.notes) {
+                    errors.push(fail(format!("the {} section lists no changes", section.version), "add the highlights, fixes and migration notes as `- ` items (placeholders such as `*No changes yet.*` or `TBD` do not count)"));
                 }
             }
         },

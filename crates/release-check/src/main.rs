@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use release_check::{changelog, rehearse, verify};
+use release_check::{changelog, prepare, rehearse, verify};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +29,22 @@ enum Command {
         /// The workspace manifest whose version must match.
         #[arg(long, default_value = "Cargo.toml")]
         manifest: PathBuf,
+        /// The tag deploys to Production: refuse pre-releases and build metadata (plain vX.Y.Z only).
+        #[arg(long)]
+        production: bool,
+    },
+    /// Cut a release: move `## [Unreleased]` into a dated `## [X.Y.Z]` section, update the compare
+    /// links, bump the workspace version in Cargo.toml and Cargo.lock, and print the commands that
+    /// commit, tag and push it. Refuses an Unreleased section without changes.
+    Prepare {
+        /// The release tag, a plain vX.Y.Z greater than the last release.
+        tag: String,
+        /// The release date, YYYY-MM-DD [default: today, UTC].
+        #[arg(long)]
+        date: Option<String>,
+        /// The repository's root (CHANGELOG.md, Cargo.toml and Cargo.lock live there).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
     },
     /// Run the compliance checklist against a deployment; non-zero exit if any item fails.
     /// The password comes from RELEASE_CHECK_PASSWORD, never from the command line.
@@ -155,11 +171,54 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Prepare { tag, date, root } => {
+            let date = date.unwrap_or_else(|| {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                time::OffsetDateTime::now_utc()
+                    .date()
+                    .format(&format)
+                    .expect("a date formats")
+            });
+            match prepare::prepare(&root, &tag, &date) {
+                Ok(done) => {
+                    let files: Vec<_> = done
+                        .changed
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    println!(
+                        "prepared {} (was {}), dated {date}: {} updated. Review `git diff`, then:",
+                        done.version,
+                        done.previous,
+                        files.join(", ")
+                    );
+                    for command in &done.commands {
+                        println!("  {command}");
+                    }
+                    println!(
+                        "The release workflow deploys the tag only when its commit is on origin/staging: \
+                         tag the commit once it has reached staging."
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Changelog {
             tag,
             file,
             manifest,
+            production,
         } => {
+            if production {
+                if let Err(e) = changelog::production_version(&tag) {
+                    eprintln!("{tag}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
                 Err(e) => {

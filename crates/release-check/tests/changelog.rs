@@ -1,7 +1,9 @@
 //! The release gate on good and broken changelogs, and on the repository's own; tags are
 //! SemVer 2.0.0 after the `v` (<https://semver.org/spec/v2.0.0.html>, sections cited per test).
 
-use release_check::changelog::{check, has_release, version_of_tag, workspace_version};
+use release_check::changelog::{
+    check, has_release, lists_changes, production_version, version_of_tag, workspace_version,
+};
 use semver::Version;
 
 const GOOD: &str = "# Changelog\n\n## [Unreleased]\n\n## [1.2.3] - 2026-11-20\n\n### Fixed\n- A bug.\n\n## [1.2.2] - 2026-11-01\n\n- Older.\n";
@@ -244,5 +246,108 @@ fn the_repository_changelog_has_the_workspace_version() {
     let text = std::fs::read_to_string(format!("{root}/CHANGELOG.md")).unwrap();
     let version = workspace_version(std::path::Path::new(&format!("{root}/Cargo.toml"))).unwrap();
     let version = version.expect("a workspace version");
-    assert_eq!(check(&format!("v{version}"), &text, Some(&version)), Ok(()));
+    // Between releases `## [Unreleased]` lists the changes to come; that is the only complaint
+    // the gate may have about the released version.
+    let problems: Vec<_> = check(&format!("v{version}"), &text, Some(&version))
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.problem)
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .all(|p| p == "`## [Unreleased]` still lists changes"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn placeholder_only_sections_list_no_changes() {
+    for notes in [
+        "",
+        "*No changes yet.*",
+        "_No changes yet._",
+        "- *No changes yet.*",
+        "TBD",
+        "- TBD",
+        "* tbd",
+        "-",
+        "- ",
+        "*",
+        "---",
+        "***",
+        "- - -",
+        "___",
+        "### Added\n\n### Fixed\n",
+        "<!-- - A change to come. -->",
+        "<!--\n- multi\n- line\n-->",
+        "- None\n- n/a\n- ...\n- …",
+        "1. TODO",
+    ] {
+        assert!(!lists_changes(notes), "{notes:?}");
+    }
+    for notes in [
+        "- A bug.",
+        "* A bug.",
+        "+ A bug.",
+        "1. A bug.",
+        "### Fixed\n- A bug.",
+        "<!-- note -->\n- A bug.",
+        "- `TBD` markers in the docs are gone.",
+    ] {
+        assert!(lists_changes(notes), "{notes:?}");
+    }
+}
+
+#[test]
+fn a_placeholder_only_release_section_is_refused() {
+    for placeholder in ["*No changes yet.*", "TBD", "- ", "---", "<!-- - soon -->"] {
+        let changelog = GOOD.replace("### Fixed\n- A bug.\n", &format!("{placeholder}\n"));
+        assert_eq!(
+            problems("v1.2.3", &changelog, Some("1.2.3")),
+            ["the 1.2.3 section lists no changes"],
+            "{placeholder:?}"
+        );
+    }
+}
+
+#[test]
+fn a_tag_is_refused_while_unreleased_lists_changes() {
+    let pending = GOOD.replace(
+        "## [Unreleased]\n",
+        "## [Unreleased]\n\n### Added\n- Next thing.\n",
+    );
+    let errors = check("v1.2.3", &pending, Some(&v("1.2.3"))).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].problem, "`## [Unreleased]` still lists changes");
+    assert!(
+        errors[0].fix.contains("release-check prepare v1.2.3"),
+        "{}",
+        errors[0].fix
+    );
+    // A placeholder there is not a change.
+    let placeholder = GOOD.replace(
+        "## [Unreleased]\n",
+        "## [Unreleased]\n\n*No changes yet.*\n",
+    );
+    assert_eq!(check("v1.2.3", &placeholder, Some(&v("1.2.3"))), Ok(()));
+}
+
+#[test]
+fn production_takes_plain_releases_only() {
+    assert_eq!(production_version("v1.2.3"), Ok(v("1.2.3")));
+    for tag in ["v1.2.3-rc.1", "v1.2.3+build.5", "v1.2.3-rc.1+b"] {
+        let error = production_version(tag).unwrap_err();
+        assert!(
+            error.problem.contains("not a plain release"),
+            "{tag}: {error}"
+        );
+        assert!(error.fix.contains("v1.2.3"), "{tag}: {error}");
+    }
+    // Not a release tag at all: the SemVer refusal, not the Production one.
+    assert!(production_version("v1.2.3-rc.01")
+        .unwrap_err()
+        .problem
+        .contains("not SemVer 2.0.0"));
 }

@@ -56,11 +56,21 @@ pub fn postgres_available() -> bool {
     false
 }
 
-/// Creates a fresh database on the test server and returns its URL.
+/// Creates a fresh database on the test server and returns its URL. Its name starts with
+/// `TEST_DATABASE_PREFIX` (default `rf_test_`): scripts/test.sh sets one per run, so that it
+/// drops only the databases its own run created.
 pub async fn fresh_postgres_database() -> String {
     use sqlx::Executor;
     let base = postgres_url().expect("TEST_DATABASE_URL");
-    let name = format!("rf_test_{:016x}", rand::random::<u64>());
+    let prefix = std::env::var("TEST_DATABASE_PREFIX").unwrap_or_else(|_| "rf_test_".into());
+    assert!(
+        !prefix.is_empty()
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "TEST_DATABASE_PREFIX {prefix:?}: expected lower-case letters, digits and `_`"
+    );
+    let name = format!("{prefix}{:016x}", rand::random::<u64>());
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
         .await
         .expect("connect to TEST_DATABASE_URL");
