@@ -173,6 +173,30 @@ pub fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
     }
 }
 
+/// Whether `err` is PostgreSQL refusing or ending the session rather than failing the statement:
+/// a connection exception (SQLSTATE class 08), an administrator or crash shutdown, or a server
+/// starting up (57P01–57P03), a refused login or a missing database (class 28, 3D000), or a
+/// database not accepting connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`: 55000). These
+/// pass when the server or its operator is done, so they are 503s, never 500s.
+pub fn connection_refused(err: &sqlx::Error) -> bool {
+    let Some(db_err) = err.as_database_error() else {
+        return false;
+    };
+    if db_err
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_none()
+    {
+        return false;
+    }
+    db_err.code().is_some_and(|code| {
+        code.starts_with("08")
+            || code.starts_with("57P")
+            || code.starts_with("28")
+            || code == "3D000"
+            || code == "55000"
+    })
+}
+
 /// Where `settings` point, for an error message: `HOST:PORT/DATABASE` for PostgreSQL, the file
 /// for SQLite; never the user or password.
 pub fn target(settings: &DatabaseSettings) -> String {

@@ -43,7 +43,8 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("not found")]
     NotFound,
-    /// 503 `database_unavailable`: the pool timed out, the connection broke, or the disk is full.
+    /// 503 `database_unavailable`: the pool timed out, the connection broke or was refused by the
+    /// server, or the disk is full.
     #[error("the database is unavailable; retry shortly")]
     DatabaseUnavailable(#[source] sqlx::Error),
     /// 500 `internal`: a database error that is a bug (a constraint, a bad query).
@@ -99,6 +100,8 @@ impl ApiError {
             | sqlx::Error::Tls(_) => ApiError::DatabaseUnavailable(err),
             // A full or read-only disk: the machine's fault, and it passes once space is freed.
             ref e if crate::db::storage_fault(e).is_some() => ApiError::DatabaseUnavailable(err),
+            // The server refused or ended the session (shutdown, not accepting connections).
+            ref e if crate::db::connection_refused(e) => ApiError::DatabaseUnavailable(err),
             other => ApiError::Database(other),
         }
     }
