@@ -115,8 +115,9 @@ async def main():
             email = known[(i // 4) % len(known)]
         else:
             email = f"storm-{round_no}-{i}@example.com"
-        # A client address per request: 2001:db8:ROUND::I (documentation range), then the edge.
-        forwarded_for = f"2001:db8:{round_no:x}::{i + 1:x}, 162.158.0.9, 104.16.0.1"
+        # A client network per request: 2001:db8:ROUND:I::1 (documentation range; the limits key
+        # IPv6 by /64), then the static host's proxy and the edge.
+        forwarded_for = f"2001:db8:{round_no:x}:{i + 1:x}::1, 162.158.0.9, 104.16.0.1"
         body = {"email": email, "password": "not the password"}
         tasks.append(asyncio.create_task(login(host, port, body, forwarded_for, go, opened)))
     await asyncio.wait_for(all_open.wait(), TIMEOUT)

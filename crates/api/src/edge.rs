@@ -284,7 +284,10 @@ impl TrustedProxy {
         let Some(mut index) = entries.len().checked_sub(hops) else {
             return peer;
         };
-        let Some(mut client) = parse_forwarded_address(entries[index]) else {
+        // IPv4-mapped IPv6 (`::ffff:162.158.0.9`) is the IPv4 address, for the networks as for
+        // the log and the limits.
+        let Some(mut client) = parse_forwarded_address(entries[index]).map(|a| a.to_canonical())
+        else {
             return peer;
         };
         let deepest = entries
@@ -298,7 +301,7 @@ impl TrustedProxy {
         {
             index -= 1;
             match parse_forwarded_address(entries[index]) {
-                Some(address) => client = address,
+                Some(address) => client = address.to_canonical(),
                 // A proxy of ours wrote something that is not an address: trust nothing left.
                 None => return peer,
             }
@@ -439,6 +442,15 @@ mod tests {
             "203.0.113.7, unknown, 162.158.0.9, 104.16.0.1",
         )]);
         assert_eq!(proxy().client_address(&h, peer()), peer());
+        // An IPv4-mapped proxy address is the IPv4 one, in a trusted network.
+        let h = headers(&[(
+            "x-forwarded-for",
+            "203.0.113.7, ::ffff:162.158.0.9, 104.16.0.1",
+        )]);
+        assert_eq!(
+            proxy().client_address(&h, peer()),
+            Some("203.0.113.7".parse().unwrap())
+        );
     }
 
     #[test]

@@ -19,6 +19,34 @@ pub const PER_ADDRESS_PER_MINUTE: u32 = 20;
 /// Attempts per minute per account.
 pub const PER_ACCOUNT_PER_MINUTE: u32 = 5;
 
+/// The bucket an address draws on: an IPv4 address (IPv4-mapped IPv6 included) on its own, an
+/// IPv6 address by its /64, the smallest network a host is usually given (RFC 6177 §3), so that
+/// one host cannot take a fresh budget from each of its 2^64 addresses.
+pub fn address_bucket(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !(u128::from(u64::MAX));
+            format!("address:{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address_bucket;
+
+    #[test]
+    fn ipv6_addresses_share_their_64_and_mapped_ipv4_is_ipv4() {
+        let bucket = |s: &str| address_bucket(s.parse().unwrap());
+        assert_eq!(bucket("2001:db8:1:2::7"), "address:2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::1"), bucket("2001:db8:1:2::7"));
+        assert_ne!(bucket("2001:db8:1:3::7"), bucket("2001:db8:1:2::7"));
+        assert_eq!(bucket("::ffff:203.0.113.7"), "address:203.0.113.7");
+        assert_eq!(bucket("203.0.113.7"), "address:203.0.113.7");
+    }
+}
+
 /// `$1` bucket, `$2` now (ms), `$3` interval (ms), `$4` tolerance (ms). A new bucket lets the
 /// attempt through; an existing one follows the GCRA rule above.
 const ATTEMPT: &str =
@@ -90,7 +118,7 @@ impl LoginLimits {
         account: &str,
     ) -> Result<Verdict, sqlx::Error> {
         if let Some(address) = address {
-            let verdict = attempt(db, &format!("address:{address}"), self.per_address).await?;
+            let verdict = attempt(db, &address_bucket(address), self.per_address).await?;
             if verdict != Verdict::Allowed {
                 return Ok(verdict);
             }

@@ -230,7 +230,7 @@ async fn logins_beyond_the_hash_slots_are_401_or_busy_and_none_hangs(backend: Ba
             .header("x-forwarded-proto", "https")
             .header(
                 "x-forwarded-for",
-                format!("2001:db8::{i:x}, {STATIC_HOST}, {EDGE}"),
+                format!("2001:db8:{i:x}::1, {STATIC_HOST}, {EDGE}"),
             )
             .json(&credentials(&email, "not the password"));
         async move {
