@@ -88,6 +88,10 @@ step "frontend API types: src/api-schema.ts matches the API's OpenAPI document"
 npm --prefix frontend run -s check:api-types
 
 step "edge policy: emitted files, the Pages Function and both Blueprints agree, for every environment; netlify.toml for production"
+# The build itself, as npm run build left it (APP_ENV unset: development), with no routing file
+# of its own beside the generated ones; then each environment's files emitted afresh.
+"$target_dir/debug/edge-policy" check --env "${APP_ENV:-development}" --dist frontend/dist \
+  --functions frontend/functions --render render.yaml --render render.production.yaml
 for env in development staging production; do
   dist=$(mktemp -d)
   cp -r frontend/dist/. "$dist"

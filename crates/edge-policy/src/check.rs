@@ -79,10 +79,47 @@ pub fn check(
         }
     }
 
+    check_foreign_routing(dist, targets.functions, &mut drift);
     if !targets.render.is_empty() {
         check_render(policy, env, &expected, targets.render, &mut drift)?;
     }
     Ok(drift)
+}
+
+/// Files a static host reads as routing that the policy does not generate, each of which would
+/// route around it: a top-level `404.html` switches Cloudflare Pages out of its SPA mode (deep
+/// links become 404s) and Netlify serves it for every miss; `_routes.json` decides which paths
+/// reach Pages Functions; any other Function or `_middleware` answers paths of its own.
+fn check_foreign_routing(dist: &Path, functions: Option<&Path>, drift: &mut Vec<String>) {
+    for (name, why) in [
+        ("404.html", "a top-level 404.html turns Cloudflare Pages' SPA fallback off (deep links answer 404); the policy's 404 page is assets/404.html"),
+        ("_routes.json", "_routes.json decides which paths reach Pages Functions; the policy generates none"),
+    ] {
+        if dist.join(name).exists() {
+            drift.push(format!("{}: {why}; remove it (frontend/public/ is copied into dist)", dist.join(name).display()));
+        }
+    }
+    let Some(functions) = functions else {
+        return;
+    };
+    let ours = functions.join(emit::PAGES_FUNCTION_PATH);
+    let mut stack = vec![functions.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path != ours {
+                drift.push(format!(
+                    "{}: a Pages Function the policy did not generate answers paths of its own; remove it",
+                    path.display()
+                ));
+            }
+        }
+    }
 }
 
 /// The environment's static site, found in exactly one Blueprint, against the policy: headers,

@@ -322,6 +322,38 @@ fn emit_writes_the_404_page_and_the_pages_function_and_check_compares_them() {
     );
 }
 
+/// Files a static host reads as routing, which the policy does not generate, are drift: each
+/// would route around the policy (Cloudflare Pages: a top-level `404.html` ends SPA mode,
+/// `_routes.json` and other Functions decide what reaches code).
+#[test]
+fn routing_files_the_policy_did_not_generate_are_drift() {
+    let dist = dist();
+    let functions = tempfile::tempdir().unwrap();
+    let policy = policy();
+    emit::emit(&policy, "production", dist.path(), Some(functions.path())).unwrap();
+    let targets = check::Targets {
+        functions: Some(functions.path()),
+        ..check::Targets::default()
+    };
+    let clean = check::check(&policy, "production", dist.path(), &targets).unwrap();
+    assert_eq!(clean, Vec::<String>::new());
+    for (path, needle) in [
+        (dist.path().join("404.html"), "SPA fallback off"),
+        (dist.path().join("_routes.json"), "_routes.json"),
+        (functions.path().join("_middleware.js"), "_middleware.js"),
+        (functions.path().join("assets/[[p]].js"), "[[p]].js"),
+    ] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "x").unwrap();
+        let drift = check::check(&policy, "production", dist.path(), &targets).unwrap();
+        assert!(
+            drift.iter().any(|d| d.contains(needle)),
+            "{needle}: {drift:?}"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
 #[test]
 fn check_reports_a_cross_origin_api_base_and_a_site_in_two_blueprints() {
     let dist = dist();
