@@ -57,7 +57,9 @@ const EXIT_CONFIG: u8 = 78;
 fn main() -> ExitCode {
     // `.env` is a development convenience; a deployed process takes its environment as given.
     if std::env::var("APP_ENV").map_or(true, |e| e.trim().is_empty() || e.trim() == "development") {
-        let _ = dotenvy::dotenv();
+        if let Some(problem) = load_dotenv() {
+            return config_exit(&problem);
+        }
     }
     Config::unset_empty_variables();
 
@@ -164,6 +166,38 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         }
     }
     line
+}
+
+/// Loads `.env` when there is one. A line it cannot read stops start-up (dotenvy stops at it, so
+/// every later line would be lost without a word), and so does a `.env` naming an environment
+/// other than development: `.env` is read in development only.
+fn load_dotenv() -> Option<config::ConfigError> {
+    let problem = |problem: String, expected: &str| config::ConfigError {
+        var: ".env".to_owned(),
+        problem,
+        expected: expected.to_owned(),
+    };
+    let entries = match dotenvy::dotenv_iter() {
+        Ok(entries) => entries,
+        Err(e) if e.not_found() => return None,
+        Err(e) => return Some(problem(e.to_string(), "a readable file")),
+    };
+    for entry in entries {
+        match entry {
+            Ok((key, value)) if key == "APP_ENV" && !matches!(value.trim(), "" | "development") => {
+                return Some(problem(
+                    format!("it sets APP_ENV={value}"),
+                    "APP_ENV=development or none: .env is read in development only; set APP_ENV in the environment",
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Some(problem(e.to_string(), "KEY=value lines")),
+        }
+    }
+    match dotenvy::dotenv() {
+        Ok(_) => None,
+        Err(e) => Some(problem(e.to_string(), "KEY=value lines")),
+    }
 }
 
 fn config_exit(problem: &config::ConfigError) -> ExitCode {

@@ -131,7 +131,8 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
 
     /// Set by Render on every service: no demo login is created there, even in development
-    #[arg(long, env = "RENDER")]
+    // Render sets `true`; any value but an empty, `0`, `false`, `no`, `off`, `n` or `f` is set.
+    #[arg(long, env = "RENDER", value_parser = clap::builder::FalseyValueParser::new())]
     pub render: bool,
 }
 

@@ -162,3 +162,51 @@ fn the_render_guide_documents_every_environment_variable() {
         "docs/ENV_VARS_AND_RENDER_SETUP.md's table rows against `api --help`"
     );
 }
+
+#[tokio::test]
+async fn a_dot_env_naming_another_environment_stops_start_up() {
+    // `.env` is read in development only; one that says production is a mistake, not a switch.
+    let command = ApiCommand::new().args(["migrate"]);
+    std::fs::write(command.dir().join(".env"), "APP_ENV=production\n").unwrap();
+    let run = command.run().await;
+    assert_eq!(run.code(), Some(78), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "error: invalid .env: it sets APP_ENV=production; expected APP_ENV=development or none"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_dot_env_line_it_cannot_read_stops_start_up() {
+    // dotenvy stops at the first bad line: every line after it would be lost without a word.
+    let command = ApiCommand::new().args(["migrate"]);
+    std::fs::write(
+        command.dir().join(".env"),
+        "RUST_LOG=info\nNOT A LINE\nPORT=eighty\n",
+    )
+    .unwrap();
+    let run = command.run().await;
+    assert_eq!(run.code(), Some(78), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: invalid .env: Error parsing line: 'NOT A LINE'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn render_accepts_any_truthy_spelling_and_empty_or_falsey_means_off() {
+    // Render sets RENDER=true; a hand-set `1` or `yes` must not stop start-up with clap's exit 2.
+    for value in ["true", "1", "yes", "True", "0", "false", "no"] {
+        let run = ApiCommand::new()
+            .var("RENDER", value)
+            .args(["migrate"])
+            .run()
+            .await;
+        assert_eq!(run.code(), Some(0), "RENDER={value}: {}", run.stderr);
+    }
+}
