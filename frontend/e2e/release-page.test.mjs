@@ -18,8 +18,10 @@ const COMMIT = "4f1c2e9d0a7b5c3e1f2a4b6c8d0e1f2a3b4c5d6e";
 const REPOSITORY = "https://github.com/release-flow/release-flow";
 const INSTANCE = "srv-e2e-instance-1";
 const version = /\[workspace\.package\][^[]*?version\s*=\s*"([^"]+)"/.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))[1];
-// The changelog as plain words, to find the page's highlights in.
-const changelogWords = readFileSync(join(root, "CHANGELOG.md"), "utf8").replace(/[`*]/g, "").replace(/\s+/g, " ");
+// The changelog as plain words, to find the page's highlights in: Markdown's code and emphasis
+// marks dropped, and the same from each highlight, whose code spans may hold a literal `*`.
+const plainWords = (text) => text.replace(/[`*]/g, "").replace(/\s+/g, " ").trim();
+const changelogWords = plainWords(readFileSync(join(root, "CHANGELOG.md"), "utf8"));
 
 let browser;
 const apis = [];
@@ -112,7 +114,7 @@ async function checkReleasePage(page, network) {
   const items = await notes.locator("li").allTextContents();
   assert.ok(items.length >= 1);
   for (const item of items) {
-    const words = item.replace(/…$/, "").replace(/\s+/g, " ").trim();
+    const words = plainWords(item.replace(/…$/, ""));
     assert.ok(words.length > 0 && changelogWords.includes(words), `not in CHANGELOG.md: ${item}`);
   }
   assert.ok((await notes.locator("code").count()) >= 1, "code spans are rendered as <code>");
