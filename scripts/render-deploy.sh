@@ -35,10 +35,11 @@ render() {
       429|5??|network*) ;;
       *) echo "$method $path: HTTP $code: $(head -c 500 "$work/body")" >&2; return 1 ;;
     esac
+    # Render's Retry-After when it is longer than our own backoff (a 0 would hammer the API).
     wait=$(tr -d '\r' < "$work/headers" 2>/dev/null | sed -n 's/^[Rr]etry-[Aa]fter: *\([0-9][0-9]*\)$/\1/p' | head -n1)
-    wait=${wait:-$delay}
+    wait=$(( ${wait:-0} > delay ? ${wait:-0} : delay ))
     if [ $(( $(date +%s) + wait )) -gt "$give_up" ]; then
-      echo "$method $path: still $code after ${retry_secs}s of retries" >&2
+      echo "$method $path: $code; the next try (in ${wait}s) would pass RENDER_RETRY_SECS (${retry_secs}s), giving up" >&2
       return 1
     fi
     echo "$method $path: $code; retrying in ${wait}s" >&2
@@ -47,18 +48,30 @@ render() {
   done
 }
 
-field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+# field NAME: a string field of the JSON body on stdin; empty (and a line on stderr) when the
+# body is not JSON or lacks it, never a traceback.
+field() {
+  python3 -c '
+import json, sys
+try:
+    value = json.load(sys.stdin)[sys.argv[1]]
+except (ValueError, KeyError, TypeError) as e:
+    print(f"Render answered without a usable {sys.argv[1]!r} ({type(e).__name__})", file=sys.stderr)
+    sys.exit(1)
+print(value)' "$1"
+}
 
 # A POST retried after a network error may have reached Render: at worst the same commit is
 # queued twice, and Render deploys it once more.
 body=$(render POST "/services/$service/deploys" "{\"commitId\": \"$commit\", \"clearCache\": \"do_not_clear\"}")
-deploy=$(field id <<<"$body")
+deploy=$(field id <<<"$body") || { echo "$service: the deploy may be queued; check Render's dashboard" >&2; exit 1; }
 echo "$service: deploy $deploy of $commit queued"
 
 deadline=$(( $(date +%s) + timeout ))
 while :; do
   body=$(render GET "/services/$service/deploys/$deploy")
-  status=$(field status <<<"$body")
+  # One unreadable answer while polling is retried like a 5xx: the deploy goes on either way.
+  status=$(field status <<<"$body") || status=unknown
   case "$status" in
     live) echo "$service: $deploy is live"; exit 0 ;;
     build_failed|update_failed|canceled|pre_deploy_failed|deactivated)

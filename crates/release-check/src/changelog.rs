@@ -123,18 +123,37 @@ pub fn check(
 }
 
 /// What is wrong with `## [Unreleased]`, if anything: it must be empty when a release is tagged,
-/// or the tag would ship changes its own section does not describe.
+/// or the tag would ship changes its own section does not describe. Any spelling counts
+/// (`[unreleased]`, `[UNRELEASED]`), and so does any other heading that names no release
+/// (`[Next]`): changes listed there are not in the tagged release's section either.
 fn unreleased_errors(changelog: &str, release: &Version) -> Vec<GateError> {
-    let Ok(releases) = parse_changelog::parse(changelog) else {
-        return Vec::new(); // reported by section_errors
-    };
-    match releases.get("Unreleased") {
-        Some(section) if lists_changes(section.notes) => vec![fail(
-            "`## [Unreleased]` still lists changes",
-            format!("run `release-check prepare v{release}` to move them into the release's section, then tag the commit it makes"),
-        )],
-        _ => Vec::new(),
+    // parse-changelog knows only the exact `Unreleased`, so the level-2 headings are read here.
+    let mut sections: Vec<(&str, String)> = Vec::new();
+    for line in changelog.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            sections.push((title.trim(), String::new()));
+        } else if let Some((_, body)) = sections.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
     }
+    sections
+        .iter()
+        .filter(|(title, body)| {
+            let name = title
+                .trim_start_matches('[')
+                .split([']', ' '])
+                .next()
+                .unwrap_or_default();
+            Version::parse(name).is_err() && lists_changes(body)
+        })
+        .map(|(title, _)| {
+            fail(
+                format!("`## {title}` still lists changes"),
+                format!("run `release-check prepare v{release}` to move them into the release's section, then tag the commit it makes"),
+            )
+        })
+        .collect()
 }
 
 /// Whether a section's notes list at least one change: a list item (`- `, `* `, `+ `, `1. `)
@@ -217,11 +236,21 @@ fn section_errors(changelog: &str, version: &Version) -> Vec<GateError> {
             Some(section) => {
                 let date = section.title.rsplit_once(" - ").map(|(_, d)| d.trim());
                 let format = time::macros::format_description!("[year]-[month]-[day]");
-                if date.is_none_or(|d| time::Date::parse(d, &format).is_err()) {
-                    errors.push(fail(
+                match date.map(|d| time::Date::parse(d, &format)) {
+                    Some(Ok(day)) => {
+                        // A day of grace: the tagger's calendar may be ahead of UTC.
+                        let tomorrow = time::OffsetDateTime::now_utc().date().next_day();
+                        if tomorrow.is_some_and(|t| day > t) {
+                            errors.push(fail(
+                                format!("the {} section is dated {day}, after today", section.version),
+                                format!("date the heading `## [{}] - YYYY-MM-DD` with the day of the release", section.version),
+                            ));
+                        }
+                    }
+                    _ => errors.push(fail(
                         format!("the {} section is not dated: `## {}`", section.version, section.title),
                         format!("write the heading as `## [{}] - YYYY-MM-DD` with the release date", section.version),
-                    ));
+                    )),
                 }
                 if !lists_changes(section.notes) {
                     errors.push(fail(format!("the {} section lists no changes", section.version), "add the highlights, fixes and migration notes as `- ` items (placeholders such as `*No changes yet.*` or `TBD` do not count)"));

@@ -351,3 +351,28 @@ fn production_takes_plain_releases_only() {
         .problem
         .contains("not SemVer 2.0.0"));
 }
+
+#[test]
+fn changes_under_any_spelling_of_unreleased_are_refused() {
+    for heading in ["## [unreleased]", "## [UNRELEASED]", "## [Next]"] {
+        let pending = GOOD.replace(
+            "## [Unreleased]",
+            &format!("{heading}\n\n- An unshipped change."),
+        );
+        let errors = problems("v1.2.3", &pending, Some("1.2.3"));
+        assert_eq!(errors.len(), 1, "{heading}: {errors:?}");
+        assert!(
+            errors[0].ends_with("still lists changes"),
+            "{heading}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn a_section_dated_after_today_is_refused() {
+    let future = GOOD.replace("## [1.2.3] - 2026-11-20", "## [1.2.3] - 2099-12-31");
+    assert_eq!(
+        problems("v1.2.3", &future, Some("1.2.3")),
+        vec!["the 1.2.3 section is dated 2099-12-31, after today".to_owned()]
+    );
+}
