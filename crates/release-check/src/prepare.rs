@@ -103,12 +103,15 @@ pub fn prepare(root: &Path, tag: &str, date: &str) -> anyhow::Result<Prepared> {
 
     // Every edit was computed and checked before anything is written.
     let mut changed = vec![PathBuf::from("CHANGELOG.md"), PathBuf::from("Cargo.toml")];
-    write(&changelog_path, &new_changelog)?;
-    write(&manifest_path, &new_manifest)?;
-    if let Some(lock) = new_lock {
-        write(&lock_path, &lock)?;
+    let mut edits = vec![
+        (changelog_path.as_path(), new_changelog.as_str()),
+        (manifest_path.as_path(), new_manifest.as_str()),
+    ];
+    if let Some(lock) = &new_lock {
+        edits.push((lock_path.as_path(), lock.as_str()));
         changed.push(PathBuf::from("Cargo.lock"));
     }
+    write_all(&edits)?;
     let files = changed
         .iter()
         .map(|p| p.display().to_string())
@@ -354,8 +357,31 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+/// Writes every file or none: each goes to a temporary file beside it first, and only when all
+/// are written are they renamed over the originals (a rename within a folder does not fail half
+/// way), so a file that cannot be written leaves the others as they were.
+fn write_all(edits: &[(&Path, &str)]) -> anyhow::Result<()> {
+    let staged: Vec<PathBuf> = edits
+        .iter()
+        .map(|(path, _)| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            path.with_file_name(format!(".{name}.release-check"))
+        })
+        .collect();
+    for ((path, text), temp) in edits.iter().zip(&staged) {
+        if let Err(e) = std::fs::write(temp, text) {
+            for temp in &staged {
+                let _ = std::fs::remove_file(temp);
+            }
+            return Err(e)
+                .with_context(|| format!("cannot write {} (nothing was changed)", path.display()));
+        }
+    }
+    for ((path, _), temp) in edits.iter().zip(&staged) {
+        std::fs::rename(temp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs git in `root`; its standard output, or an error with its standard error.
