@@ -72,6 +72,12 @@ enum Command {
         expect_host: Option<String>,
         #[arg(long, default_value = "CHANGELOG.md")]
         changelog: PathBuf,
+        /// The version /api/health must report, e.g. 1.2.3 (the tag being released).
+        #[arg(long)]
+        expect_version: Option<semver::Version>,
+        /// The release id (commit) /api/health must report.
+        #[arg(long)]
+        expect_release: Option<String>,
         /// Print JSON instead of the checklist: {"ok", "items": [{"id", "title", "passed",
         /// "detail", "durationMs"}]}. Either way, when GITHUB_STEP_SUMMARY names a file (GitHub
         /// Actions sets it), the checklist is appended to it as Markdown.
@@ -258,6 +264,8 @@ fn main() -> ExitCode {
             forwarded_proto,
             expect_host,
             changelog,
+            expect_version,
+            expect_release,
             json,
         } => {
             let options = verify::Options {
@@ -272,6 +280,8 @@ fn main() -> ExitCode {
                 forwarded_proto,
                 expect_host,
                 changelog,
+                expect_version,
+                expect_release,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

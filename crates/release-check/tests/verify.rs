@@ -32,6 +32,8 @@ fn options(api: &str, expect_host: &str) -> Options {
         forwarded_proto: true,
         expect_host: Some(expect_host.to_owned()),
         changelog: changelog(),
+        expect_version: None,
+        expect_release: None,
     }
 }
 
@@ -363,5 +365,39 @@ async fn the_binary_prints_json_and_appends_the_checklist_to_the_job_summary() {
     assert_eq!(
         markdown.matches("\n| ✅ |").count() + markdown.matches("\n| ❌ |").count(),
         9
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_reporting_another_version_or_commit_fails_readiness() {
+    // Right after a deploy an old instance may still answer: the checklist must not pass on it.
+    // A deployment each (its own database), so the logins stay within the account's budget.
+    async fn run(version: Option<&str>, release: Option<&str>) -> Vec<Item> {
+        let dir = tempfile::tempdir().unwrap();
+        let api = real_app(dir.path()).await;
+        let mut expecting = options(&api, "release-flow-api.onrender.com");
+        expecting.expect_version = version.map(|v| semver::Version::parse(v).unwrap());
+        expecting.expect_release = release.map(str::to_owned);
+        verify(expecting).await
+    }
+    let this_version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        failed(&run(Some(this_version), None).await),
+        Vec::<&str>::new()
+    );
+
+    let items = run(Some("9.9.9"), None).await;
+    assert_eq!(failed(&items), vec!["readiness"], "{items:#?}");
+    let readiness = items.iter().find(|i| i.id == "readiness").unwrap();
+    assert!(
+        readiness.detail.contains("not 9.9.9"),
+        "{}",
+        readiness.detail
+    );
+
+    let other_commit = "0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(
+        failed(&run(None, Some(other_commit)).await),
+        vec!["readiness"]
     );
 }

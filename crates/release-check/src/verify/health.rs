@@ -38,6 +38,18 @@ impl Checker {
             .await
             .map_err(|e| format!("{url}: not JSON ({e})"))?;
         self.version = body["version"].as_str().map(str::to_owned);
+        if let Some(expected) = &self.options.expect_version {
+            let deployed = body["version"].as_str().unwrap_or_default();
+            if semver::Version::parse(deployed).ok().as_ref() != Some(expected) {
+                return Err(format!("{url} reports version {deployed:?}, not {expected}: the release is not live there (an older instance still answers, or another build was deployed)"));
+            }
+        }
+        if let Some(expected) = &self.options.expect_release {
+            let deployed = body["releaseId"].as_str().unwrap_or_default();
+            if deployed != expected {
+                return Err(format!("{url} reports release {deployed:?}, not {expected}: another commit is live there"));
+            }
+        }
         match body["status"].as_str() {
             Some(s @ ("pass" | "warn")) if status.is_success() => Ok(format!(
                 "{s}, version {}, instance {}",

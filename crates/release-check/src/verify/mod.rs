@@ -46,6 +46,11 @@ pub struct Options {
     pub expect_host: Option<String>,
     /// The CHANGELOG.md that must have a dated section for the deployed version.
     pub changelog: PathBuf,
+    /// The version `/api/health` must report (the tag being released): an older instance still
+    /// answering, or another build, fails the readiness item.
+    pub expect_version: Option<semver::Version>,
+    /// The release id (commit) `/api/health` must report.
+    pub expect_release: Option<String>,
 }
 
 /// One checklist item's result. Serialised (in `--json` output) with camelCase keys:
