@@ -24,6 +24,24 @@ pub(super) fn join(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
+/// Session cookie names the API sets; any other cookie is treated as instance affinity.
+pub(super) const SESSION_COOKIES: [&str; 2] = ["rf_session", "__Host-rf_session"];
+
+/// `name=value` of the session cookie a response set, if any.
+pub(super) fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|pair| {
+            SESSION_COOKIES
+                .iter()
+                .any(|n| pair.starts_with(&format!("{n}=")))
+        })
+}
+
 /// `host` or `host:port` of a URL, as a redirect's `Location` is compared.
 pub(super) fn host_of(url: &str) -> Option<String> {
     reqwest::Url::parse(url).ok().and_then(|u| {
@@ -57,6 +75,40 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// The account to log in with, or why there is none.
+    pub(super) fn credentials(&self) -> Result<(String, String), String> {
+        match (&self.options.email, &self.options.password) {
+            (Some(email), Some(password)) => Ok((email.clone(), password.clone())),
+            _ => Err("no credentials: pass --email and set RELEASE_CHECK_PASSWORD (never on the command line)".to_owned()),
+        }
+    }
+
+    /// `POST url` with the account's credentials as JSON, with `origin` as the `Origin` header
+    /// when given (as the page sends it), over HTTPS as the client would make it.
+    pub(super) async fn post_login(
+        &mut self,
+        url: &str,
+        origin: Option<&str>,
+        (email, password): (&str, &str),
+    ) -> Result<Response, String> {
+        let mut request = self
+            .client
+            .post(url)
+            .json(&serde_json::json!({ "email": email, "password": password }));
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        if self.options.forwarded_proto {
+            request = request.header("x-forwarded-proto", "https");
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        self.remember_cookies(&response);
+        Ok(response)
     }
 
     /// A request carrying the session cookie; the answer must be JSON.

@@ -4,7 +4,7 @@
 
 use reqwest::{header, Method, StatusCode};
 
-use super::checker::{join, Checker, Outcome};
+use super::checker::{join, session_cookie, Checker, Outcome};
 
 /// A path under the assets prefix that no build has: Vite's names are `name-<8 base64url>.ext`.
 const MISSING_ASSET: &str = "/assets/release-check-missing-0000.js";
@@ -14,39 +14,19 @@ impl Checker {
     /// sends it), then reads `{frontend}/api/me` with the session: proves the page's origin reaches
     /// the API and that the cookie it gets there is one the browser sends back (same origin).
     pub(super) async fn frontend_login(&mut self) -> Outcome {
-        let (Some(email), Some(password)) =
-            (self.options.email.clone(), self.options.password.clone())
-        else {
-            return Err("no credentials: pass --email and set RELEASE_CHECK_PASSWORD".to_owned());
-        };
+        let (email, password) = self.credentials()?;
         let frontend = self.options.frontend.trim_end_matches('/').to_owned();
         let origin = reqwest::Url::parse(&frontend)
             .map_err(|e| format!("--frontend {frontend}: {e}"))?
             .origin()
             .ascii_serialization();
         let url = join(&frontend, "/api/auth/login");
-        let mut request = self
-            .client
-            .post(&url)
-            .header(header::ORIGIN, &origin)
-            .json(&serde_json::json!({ "email": email, "password": password }));
-        if self.options.forwarded_proto {
-            request = request.header("x-forwarded-proto", "https");
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
-        self.remember_cookies(&response);
+        let response = self
+            .post_login(&url, Some(&origin), (&email, &password))
+            .await?;
         let status = response.status();
         let kind = content_type(response.headers());
-        let session = response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .find(|pair| pair.contains("rf_session="));
+        let session = session_cookie(&response);
         if status != StatusCode::OK || !kind.starts_with("application/json") {
             return Err(format!(
                 "POST {url} answered {status} ({kind}): the frontend's origin does not pass /api/* to the API; the page cannot log in (docs/RELEASE_FLOW.md, \"Same origin\")"

@@ -4,33 +4,15 @@
 
 use std::time::Instant;
 
-use reqwest::{header, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 
-use super::checker::{join, Checker, Outcome};
-
-/// Session cookie names the API sets; any other cookie is treated as instance affinity.
-const SESSION_COOKIES: [&str; 2] = ["rf_session", "__Host-rf_session"];
+use super::checker::{join, session_cookie, Checker, Outcome, SESSION_COOKIES};
 
 impl Checker {
     pub(super) async fn login_warmup(&mut self) -> Outcome {
-        let (Some(email), Some(password)) =
-            (self.options.email.clone(), self.options.password.clone())
-        else {
-            return Err("no credentials: pass --email and set RELEASE_CHECK_PASSWORD (never on the command line)".to_owned());
-        };
+        let (email, password) = self.credentials()?;
         let url = join(&self.options.api, "/api/auth/login");
-        let mut request = self
-            .client
-            .post(&url)
-            .json(&serde_json::json!({ "email": email, "password": password }));
-        if self.options.forwarded_proto {
-            request = request.header("x-forwarded-proto", "https");
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
-        self.remember_cookies(&response);
+        let response = self.post_login(&url, None, (&email, &password)).await?;
         if response.status() != StatusCode::OK {
             return Err(format!(
                 "login answered {}: {}",
@@ -38,18 +20,7 @@ impl Checker {
                 response.text().await.unwrap_or_default()
             ));
         }
-        let session = response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .find(|pair| {
-                SESSION_COOKIES
-                    .iter()
-                    .any(|n| pair.starts_with(&format!("{n}=")))
-            })
-            .ok_or("login set no session cookie")?;
+        let session = session_cookie(&response).ok_or("login set no session cookie")?;
         self.session = Some(session.clone());
 
         // Exactly what the frontend does after login: both at once.
