@@ -101,14 +101,9 @@ export async function startNginx(dir, name, conf, listens) {
   return child;
 }
 
-/**
- * Render's edge in front of the API: a TLS proxy for API_HOST (Cloudflare: appends the client to
- * X-Forwarded-For) and a balancer (appends Cloudflare's address, sets X-Forwarded-Proto), so the
- * API sees `client, edge` as on Render. `plain` is the same edge over HTTP, for callers that
- * cannot be given the test CA (workerd).
- */
-export function renderEdgeConf({ prefix, tls, edge, plain, balancer, apiPort }) {
-  const common = `proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_redirect off;`;
+/** The start of every nginx configuration here, up to the `http` block's servers: no daemon,
+ * logs to stderr, and every temporary path under `prefix`. */
+function nginxHead(prefix) {
   return `daemon off;
 master_process off;
 pid ${prefix}/nginx.pid;
@@ -118,7 +113,18 @@ http {
   access_log off;
   client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
   server_tokens off;
-  server {
+`;
+}
+
+/**
+ * Render's edge in front of the API: a TLS proxy for API_HOST (Cloudflare: appends the client to
+ * X-Forwarded-For) and a balancer (appends Cloudflare's address, sets X-Forwarded-Proto), so the
+ * API sees `client, edge` as on Render. `plain` is the same edge over HTTP, for callers that
+ * cannot be given the test CA (workerd).
+ */
+export function renderEdgeConf({ prefix, tls, edge, plain, balancer, apiPort }) {
+  const common = `proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_redirect off;`;
+  return `${nginxHead(prefix)}  server {
     listen ${edge}:443 ssl;
     listen ${plain}:80;
     server_name ${API_HOST};
@@ -136,16 +142,7 @@ http {
 
 /** A TLS proxy for WEB_HOST in front of a plain-HTTP local server (Cloudflare's edge for wrangler). */
 export function tlsFrontConf({ prefix, tls, listen, upstream }) {
-  return `daemon off;
-master_process off;
-pid ${prefix}/nginx.pid;
-error_log stderr error;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
-  server_tokens off;
-  server {
+  return `${nginxHead(prefix)}  server {
     listen ${listen}:443 ssl;
     server_name ${WEB_HOST};
     ssl_certificate "${tls.cert}";
