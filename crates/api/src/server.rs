@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::{
+    cell::RefCell,
     convert::Infallible,
     future::Future,
     io,
@@ -36,14 +37,13 @@ use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
-    service::TowerToHyperService,
 };
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tower::Service;
+use tower::{util::Oneshot, Service, ServiceExt};
 
 /// The largest request head (request line and headers) read: above it, a 431. Eight times the
 /// 8 KiB nginx allows a header line by default, ample for cookies; hyper's own limit would be
@@ -61,11 +61,40 @@ pub struct ConnectionLimits {
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
     /// SIGTERM: mark responses `Connection: close`, send GOAWAY on HTTP/2.
-    pub draining: CancellationToken,
+    pub draining: Draining,
     /// After `SHUTDOWN_DRAIN_SECS`: close the listener.
     pub stop_accepting: CancellationToken,
     /// The deadline (`SHUTDOWN_TIMEOUT_SECS`): drop every connection still open.
     pub force_close: CancellationToken,
+}
+
+/// The drain's start, as a token that is also read on every response: an atomic load there,
+/// where a `CancellationToken` would take its lock to clone, read and drop.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<DrainingInner>);
+
+#[derive(Debug, Default)]
+struct DrainingInner {
+    started: AtomicBool,
+    token: CancellationToken,
+}
+
+impl Draining {
+    /// Starts the drain (once; later calls do nothing more).
+    pub fn cancel(&self) {
+        self.0.started.store(true, Ordering::Release);
+        self.0.token.cancel();
+    }
+
+    /// Whether the drain has started.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.started.load(Ordering::Acquire)
+    }
+
+    /// Completes when the drain starts.
+    pub async fn cancelled(&self) {
+        self.0.token.cancelled().await
+    }
 }
 
 /// Accepts connections until `shutdown.stop_accepting`, then closes the listener and returns once
@@ -100,13 +129,13 @@ pub async fn serve<S, B>(
         let _ = stream.set_nodelay(true);
         let http2 = Arc::new(Http2Seen::default());
         let service = DrainAware {
-            inner: service.clone(),
+            inner: RefCell::new(service.clone()),
             draining: shutdown.draining.clone(),
             remote,
             http2: http2.clone(),
         };
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         connections.spawn(drive(connection, http2, shutdown.clone(), remote));
     };
@@ -145,12 +174,8 @@ struct Http2Seen {
     notify: Notify,
 }
 
-type Connection<S> = auto::UpgradeableConnection<
-    'static,
-    TokioIo<TcpStream>,
-    TowerToHyperService<DrainAware<S>>,
-    TokioExecutor,
->;
+type Connection<S> =
+    auto::UpgradeableConnection<'static, TokioIo<TcpStream>, DrainAware<S>, TokioExecutor>;
 
 /// Runs one connection through the drain: GOAWAY as soon as it is both draining and known to be
 /// HTTP/2; nothing for HTTP/1 (its responses say `Connection: close`); dropped at the deadline.
@@ -192,61 +217,89 @@ async fn drive<S, B>(
 
 /// The service as one connection sees it: `ConnectInfo` on each request, HTTP/2 noted, and
 /// `Connection: close` on HTTP/1.x responses once draining.
-#[derive(Clone)]
+///
+/// hyper calls a connection's service through `&self`, one request at a time from the
+/// connection's task, where tower's `call` takes `&mut self`; hyper-util's `TowerToHyperService`
+/// bridges the two by cloning the whole layer stack for every request and driving it through a
+/// `poll_ready`-then-`call` state machine. The stack lives here in a `RefCell` instead, borrowed
+/// only for the synchronous `poll_ready` and `call`: no clone, and a smaller future
+/// (docs/PERFORMANCE.md, `/health` through the stack).
 struct DrainAware<S> {
-    inner: S,
-    draining: CancellationToken,
+    inner: RefCell<S>,
+    draining: Draining,
     remote: SocketAddr,
     http2: Arc<Http2Seen>,
 }
 
-impl<S, B> Service<Request<Incoming>> for DrainAware<S>
+impl<S, B> hyper::service::Service<Request<Incoming>> for DrainAware<S>
 where
-    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
 {
     type Response = Response<B>;
     type Error = Infallible;
-    type Future = DrainAwareFuture<S::Future>;
+    type Future = DrainAwareFuture<S::Future, Oneshot<S, Request<Body>>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         let http1 = request.version() < Version::HTTP_2;
         if !http1 && !self.http2.yes.swap(true, Ordering::AcqRel) {
             self.http2.notify.notify_one();
         }
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.remote));
-        DrainAwareFuture {
-            inner: self.inner.call(request),
-            draining: http1.then(|| self.draining.clone()),
+        let draining = http1.then(|| self.draining.clone());
+        // tower's contract: `call` only after `poll_ready` said ready. Every layer of the stack
+        // and axum's router are always ready, so one poll without a waker settles it; were one
+        // ever not, that request waits on a clone of the stack, as `TowerToHyperService` does.
+        let mut inner = self.inner.borrow_mut();
+        match inner.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => DrainAwareFuture::Ready {
+                inner: inner.call(request),
+                draining,
+            },
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => DrainAwareFuture::Waiting {
+                inner: inner.clone().oneshot(request),
+                draining,
+            },
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    struct DrainAwareFuture<F> {
-        #[pin]
-        inner: F,
-        // Only for HTTP/1.x, where `Connection` is a field (HTTP/2 forbids it, RFC 9113 §8.2.2).
-        draining: Option<CancellationToken>,
+    #[project = DrainAwareFutureProj]
+    enum DrainAwareFuture<F, W> {
+        Ready {
+            #[pin]
+            inner: F,
+            // Only for HTTP/1.x, where `Connection` is a field (HTTP/2 forbids it, RFC 9113
+            // §8.2.2).
+            draining: Option<Draining>,
+        },
+        Waiting {
+            #[pin]
+            inner: W,
+            draining: Option<Draining>,
+        },
     }
 }
 
-impl<F, B> Future for DrainAwareFuture<F>
+impl<F, W, B> Future for DrainAwareFuture<F, W>
 where
     F: Future<Output = Result<Response<B>, Infallible>>,
+    W: Future<Output = Result<Response<B>, Infallible>>,
 {
     type Output = Result<Response<B>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = ready!(this.inner.poll(cx))?;
+        let (mut response, draining) = match self.project() {
+            DrainAwareFutureProj::Ready { inner, draining } => (ready!(inner.poll(cx))?, draining),
+            DrainAwareFutureProj::Waiting { inner, draining } => {
+                (ready!(inner.poll(cx))?, draining)
+            }
+        };
         // Decided when the response is ready, so a request accepted before SIGTERM and answered
         // after it closes its connection too. hyper sees the field and closes after writing.
-        if this.draining.as_ref().is_some_and(|d| d.is_cancelled()) {
+        if draining.as_ref().is_some_and(Draining::is_cancelled) {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
