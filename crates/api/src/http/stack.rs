@@ -5,7 +5,7 @@
 //! |---|---|
 //! | sensitive headers | `Authorization` and `Cookie` never print, whatever logs a request later |
 //! | request id | every later layer and the handler see the id; the response echoes it |
-//! | trace | the access-log line carries the final status and the request id |
+//! | trace | the access-log line carries the final status and the request id; the quiet paths go around it |
 //! | JSON errors | outside everything that can answer an error, so every error is JSON |
 //! | security headers | on every answer: the handler's, a redirect, a timeout, a panic, a 413 |
 //! | CORS (`/api` only) | likewise: a cross-origin page reads every error the API gives |
@@ -39,7 +39,7 @@ use super::{
     request_id::RequestIdLayer,
     security_headers::SecurityHeadersLayer,
     timeout::RequestTimeoutLayer,
-    trace::{LogResponse, RequestSpan},
+    trace::{LogResponse, QuietPathsLayer, RequestSpan},
 };
 use crate::{config::ServerSettings, edge::Edge, error::error_response};
 
@@ -75,13 +75,14 @@ where
             header::COOKIE,
         ]))
         .layer(RequestIdLayer)
-        .layer(
+        .layer(QuietPathsLayer::new(
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpan::new(edge.clone()))
                 .on_request(())
                 .on_response(LogResponse)
                 .on_failure(()),
-        )
+            edge.clone(),
+        ))
         .layer(JsonErrorLayer)
         .layer(SecurityHeadersLayer::new(edge.clone()))
         .layer(ApiCorsLayer::new(edge))

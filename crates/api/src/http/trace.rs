@@ -1,8 +1,10 @@
 //! Request spans and the access log: one `info` line per request with method, matched route,
-//! status, latency, client address and request id. The quiet paths ([`Edge::is_quiet`]: the
-//! liveness probe, every few seconds on every instance, and the hashed assets, several per page
-//! load) get no span and no line. Headers are never recorded, so `Authorization` and `Cookie`
-//! cannot reach the log.
+//! status, latency, client address and request id, written by tower-http's `TraceLayer` with
+//! [`RequestSpan`] and [`LogResponse`]. The quiet paths ([`Edge::is_quiet`]: the liveness probe,
+//! every few seconds on every instance, and the hashed assets, several per page load) get no span
+//! and no line: [`QuietPathsLayer`] sends them around the trace layer, which would otherwise still
+//! read the clock three times and wrap the body for a line it never writes. Headers are never
+//! recorded, so `Authorization` and `Cookie` cannot reach the log.
 
 use std::{
     future::Future,
@@ -18,6 +20,7 @@ use axum::{
     extract::{ConnectInfo, MatchedPath},
     http::{Request, Response},
 };
+use http_body_util::Either;
 use tower::{Layer, Service};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
@@ -28,14 +31,104 @@ use crate::{
     metrics::{Metrics, SlotId},
 };
 
-/// Makes the request span, or none for a quiet path.
+/// Sends the quiet paths ([`Edge::is_quiet`]) around the layer it wraps (the trace layer), and
+/// every other request through it.
+#[derive(Clone, Debug)]
+pub struct QuietPathsLayer<L> {
+    traced: L,
+    edge: Arc<Edge>,
+}
+
+impl<L> QuietPathsLayer<L> {
+    /// `traced` for every path but `edge`'s quiet ones.
+    pub fn new(traced: L, edge: Arc<Edge>) -> Self {
+        Self { traced, edge }
+    }
+}
+
+impl<L: Layer<S>, S: Clone> Layer<S> for QuietPathsLayer<L> {
+    type Service = QuietPaths<L::Service, S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        QuietPaths {
+            traced: self.traced.layer(inner.clone()),
+            quiet: inner,
+            edge: self.edge.clone(),
+        }
+    }
+}
+
+/// The service [`QuietPathsLayer`] makes: the answer's body is the traced one or the inner one
+/// (`http_body_util::Either`, no boxing).
+#[derive(Clone, Debug)]
+pub struct QuietPaths<T, S> {
+    traced: T,
+    quiet: S,
+    edge: Arc<Edge>,
+}
+
+impl<T, S, B, TracedBody, QuietBody> Service<Request<B>> for QuietPaths<T, S>
+where
+    T: Service<Request<B>, Response = Response<TracedBody>>,
+    S: Service<Request<B>, Response = Response<QuietBody>, Error = T::Error>,
+{
+    type Response = Response<Either<TracedBody, QuietBody>>;
+    type Error = T::Error;
+    type Future = QuietPathsFuture<T::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready!(self.traced.poll_ready(cx))?;
+        self.quiet.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if self.edge.is_quiet(request.uri().path()) {
+            QuietPathsFuture::Quiet {
+                inner: self.quiet.call(request),
+            }
+        } else {
+            QuietPathsFuture::Traced {
+                inner: self.traced.call(request),
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    // pin-project-lite takes no attributes on a variant's fields, so they cannot carry docs.
+    #[allow(missing_docs)]
+    #[project = QuietPathsFutureProj]
+    /// The response future of [`QuietPaths`].
+    pub enum QuietPathsFuture<T, S> {
+        /// Through the trace layer.
+        Traced { #[pin] inner: T },
+        /// Around it.
+        Quiet { #[pin] inner: S },
+    }
+}
+
+impl<T, S, E, TracedBody, QuietBody> Future for QuietPathsFuture<T, S>
+where
+    T: Future<Output = Result<Response<TracedBody>, E>>,
+    S: Future<Output = Result<Response<QuietBody>, E>>,
+{
+    type Output = Result<Response<Either<TracedBody, QuietBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(match self.project() {
+            QuietPathsFutureProj::Traced { inner } => ready!(inner.poll(cx))?.map(Either::Left),
+            QuietPathsFutureProj::Quiet { inner } => ready!(inner.poll(cx))?.map(Either::Right),
+        }))
+    }
+}
+
+/// Makes the request span.
 #[derive(Clone, Debug)]
 pub struct RequestSpan {
     edge: Arc<Edge>,
 }
 
 impl RequestSpan {
-    /// A span maker reading quiet paths and the client address from `edge`.
+    /// A span maker reading the client address from `edge`.
     pub fn new(edge: Arc<Edge>) -> Self {
         Self { edge }
     }
@@ -44,9 +137,6 @@ impl RequestSpan {
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
         let path = request.uri().path();
-        if self.edge.is_quiet(path) {
-            return Span::none();
-        }
         let request_id = request
             .headers()
             .get(&X_REQUEST_ID)
