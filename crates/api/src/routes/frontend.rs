@@ -9,18 +9,15 @@ use crate::{
     static_files::path::{self, PathError},
 };
 use axum::{
-    extract::State,
-    http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    extract::{Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
     response::{Html, IntoResponse, Response},
 };
 
-/// Any path no route matched.
-pub async fn fallback(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+/// Any path no route matched. The request is read in place: extracting its `HeaderMap` or
+/// `Uri` would copy them for every asset served.
+pub async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
     // Resolved as a static host would (decoded once, dot segments applied), so that every
     // spelling of a path means one thing here and on the static hosts.
     let path = match path::normalize(uri.path()) {
@@ -70,7 +67,7 @@ pub async fn fallback(
         return not_built(&state);
     }
     match state.frontend.resolve(&path, &state.edge.assets_prefix) {
-        Some(file) => file.respond(&method, &headers),
+        Some(file) => file.respond(method, headers),
         None => ApiError::NotFound.into_response(),
     }
 }

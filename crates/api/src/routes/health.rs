@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::{
     clock::{now_rfc3339, round2},
     config::Backend,
+    edge::RESPONSE_HEADER_ROOM,
     error::PlainBody,
     state::{AppState, Schema},
 };
@@ -57,8 +58,7 @@ pub async fn liveness(State(state): State<AppState>) -> Response {
         (StatusCode::OK, "ok\n")
     };
     let mut response = Response::new(Body::from(body));
-    // Room for the security headers the edge adds, so the map is allocated once.
-    response.headers_mut().reserve(16);
+    response.headers_mut().reserve(RESPONSE_HEADER_ROOM);
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -16,21 +16,21 @@ pub enum Coding {
     Identity,
 }
 
-impl Coding {
-    fn token(self) -> &'static str {
-        match self {
-            Coding::Brotli => "br",
-            Coding::Gzip => "gzip",
-            Coding::Identity => "identity",
-        }
-    }
-}
-
 /// The client's preferences: each coding's qvalue in thousandths, or `None` when not named.
+/// Only the codings this service has (and `*`) are kept; the first member naming one counts.
+/// Read without allocating: it runs for every static file served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcceptEncoding {
     /// `None`: the field is absent, and any coding is acceptable (§12.5.3).
-    named: Option<Vec<(String, u16)>>,
+    named: Option<Named>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Named {
+    br: Option<u16>,
+    gzip: Option<u16>,
+    identity: Option<u16>,
+    any: Option<u16>,
 }
 
 impl AcceptEncoding {
@@ -41,11 +41,26 @@ impl AcceptEncoding {
         if lines.peek().is_none() {
             return AcceptEncoding { named: None };
         }
-        let named = lines
+        let mut named = Named::default();
+        for (token, q) in lines
             .filter_map(|line| line.to_str().ok())
             .flat_map(|line| line.split(','))
             .filter_map(member)
-            .collect();
+        {
+            let slot = if token.eq_ignore_ascii_case("br") {
+                &mut named.br
+            // RFC 9110 §8.4.1.3: a recipient SHOULD consider "x-gzip" equivalent to "gzip".
+            } else if token.eq_ignore_ascii_case("gzip") || token.eq_ignore_ascii_case("x-gzip") {
+                &mut named.gzip
+            } else if token.eq_ignore_ascii_case("identity") {
+                &mut named.identity
+            } else if token == "*" {
+                &mut named.any
+            } else {
+                continue;
+            };
+            slot.get_or_insert(q);
+        }
         AcceptEncoding { named: Some(named) }
     }
 
@@ -55,8 +70,12 @@ impl AcceptEncoding {
             // No field: every coding is acceptable, identity preferred (§12.5.3).
             return if coding == Coding::Identity { 1000 } else { 1 };
         };
-        let find = |token: &str| named.iter().find(|(t, _)| t == token).map(|(_, q)| *q);
-        match (find(coding.token()), find("*")) {
+        let own = match coding {
+            Coding::Brotli => named.br,
+            Coding::Gzip => named.gzip,
+            Coding::Identity => named.identity,
+        };
+        match (own, named.any) {
             (Some(q), _) => q,
             (None, Some(q)) => q,
             // identity is acceptable unless excluded (§12.5.3); other codings only if named.
@@ -80,8 +99,8 @@ impl AcceptEncoding {
     }
 }
 
-/// One list member: `token *( OWS ";" OWS name=value )`, lower-cased, with its qvalue.
-fn member(text: &str) -> Option<(String, u16)> {
+/// One list member: `token *( OWS ";" OWS name=value )`, with its qvalue.
+fn member(text: &str) -> Option<(&str, u16)> {
     let mut parts = text.split(';');
     let token = parts.next()?.trim();
     if token.is_empty() || !token.bytes().all(is_tchar) {
@@ -94,13 +113,6 @@ fn member(text: &str) -> Option<(String, u16)> {
             q = qvalue(value.trim())?;
         }
     }
-    let token = token.to_ascii_lowercase();
-    // RFC 9110 §8.4.1.3: a recipient SHOULD consider "x-gzip" equivalent to "gzip".
-    let token = if token == "x-gzip" {
-        "gzip".to_owned()
-    } else {
-        token
-    };
     Some((token, q))
 }
 
@@ -110,7 +122,12 @@ fn qvalue(text: &str) -> Option<u16> {
     if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let thousandths: u16 = format!("{fraction:0<3}").parse().ok()?;
+    // The digits read as thousandths: "5" is 500, "05" is 50.
+    let thousandths = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |n, digit| n * 10 + u16::from(digit - b'0'));
     match whole {
         "0" => Some(thousandths),
         "1" if thousandths == 0 => Some(1000),

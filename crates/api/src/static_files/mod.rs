@@ -35,6 +35,7 @@ use axum::{
 use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch, IfRange};
 use sha2::{Digest, Sha256};
 
+use crate::edge::RESPONSE_HEADER_ROOM;
 use accept_encoding::{AcceptEncoding, Coding};
 
 /// One encoded form of a file, with its own validator.
@@ -230,6 +231,7 @@ impl StaticFile {
         let (codings, n) = self.available();
         let has_variants = n > 0;
         let mut response = Response::new(Body::empty());
+        response.headers_mut().reserve(RESPONSE_HEADER_ROOM);
         if has_variants {
             response
                 .headers_mut()
