@@ -73,14 +73,13 @@ fn is_normal(raw: &str) -> bool {
 }
 
 /// Whether the first segment of a normalised path names the API, in any letter case: nothing
-/// under `/api`, however a client or a proxy spells it, is ever the frontend.
+/// under `/api`, however a client or a proxy spells it, is ever the frontend. A normalised path
+/// starts with exactly one `/`, so the segment is bytes 1 to 3 followed by the end or a `/`.
 pub fn is_api_spelling(normalized: &str) -> bool {
-    let first = normalized
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    first.eq_ignore_ascii_case("api")
+    let bytes = normalized.as_bytes();
+    bytes.len() >= 4
+        && bytes[1..4].eq_ignore_ascii_case(b"api")
+        && matches!(bytes.get(4), None | Some(b'/'))
 }
 
 #[cfg(test)]
