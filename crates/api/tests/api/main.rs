@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access_log;
 mod auth;
 mod config_errors;
 mod connections;
