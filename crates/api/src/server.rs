@@ -323,3 +323,65 @@ async fn handle_accept_error(e: io::Error) {
     tracing::error!(error = %e, "accept failed; pausing 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service that is not ready on its first `poll_ready` (it wakes its caller at once), then
+    /// answers 200: the path of a stack that is not always ready.
+    #[derive(Clone, Default)]
+    struct ReadyOnSecondPoll {
+        polled: Arc<AtomicBool>,
+        ready: Arc<AtomicBool>,
+    }
+
+    impl Service<Request<Body>> for ReadyOnSecondPoll {
+        type Response = Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.polled.swap(true, Ordering::AcqRel) {
+                self.ready.store(true, Ordering::Release);
+                Poll::Ready(Ok(()))
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            assert!(self.ready.load(Ordering::Acquire), "called before ready");
+            std::future::ready(Ok(Response::new(Body::from("ready\n"))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_not_ready_at_once_is_waited_for_not_called_early() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(5),
+        };
+        let shutdown = Shutdown::default();
+        let server = tokio::spawn(serve(
+            listener,
+            ReadyOnSecondPoll::default(),
+            limits,
+            shutdown.clone(),
+        ));
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            reqwest::get(format!("http://{address}/")),
+        )
+        .await
+        .expect("answered, not left waiting")
+        .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "ready\n");
+        shutdown.stop_accepting.cancel();
+        shutdown.force_close.cancel();
+        server.await.unwrap();
+    }
+}
