@@ -22,11 +22,6 @@ pub const LIVENESS_PATH: &str = "/health";
 pub const API_PREFIX: &str = "/api";
 /// Prometheus' scrape path.
 pub const METRICS_PATH: &str = "/metrics";
-/// Header fields to reserve when a hot path (the liveness probe, a static file) makes its
-/// response: its own (at most six for a static file) plus what the layers add (a class's policy
-/// headers, `Cache-Control`, HSTS, the request id), so the map is allocated once rather than
-/// grown while the layers fill it.
-pub const RESPONSE_HEADER_ROOM: usize = 20;
 
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

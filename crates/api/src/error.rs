@@ -107,6 +107,12 @@ impl ApiError {
     }
 }
 
+/// Header fields to reserve when a hot path (the liveness probe, a static file) makes its
+/// response: its own (at most six for a static file) plus what the layers add (a class's policy
+/// headers, `Cache-Control`, HSTS, the request id), so the map is allocated once rather than
+/// grown while the layers fill it.
+pub const RESPONSE_HEADER_ROOM: usize = 20;
+
 /// Marks a response whose non-JSON error body is deliberate (liveness says `draining` in plain
 /// text), so the JSON-error layer leaves it alone.
 #[derive(Clone, Copy, Debug)]

@@ -14,8 +14,7 @@ use serde::Serialize;
 use crate::{
     clock::{now_rfc3339, round2},
     config::Backend,
-    edge::RESPONSE_HEADER_ROOM,
-    error::PlainBody,
+    error::{PlainBody, RESPONSE_HEADER_ROOM},
     state::{AppState, Schema},
 };
 

@@ -35,7 +35,7 @@ use axum::{
 use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch, IfRange};
 use sha2::{Digest, Sha256};
 
-use crate::edge::RESPONSE_HEADER_ROOM;
+use crate::error::RESPONSE_HEADER_ROOM;
 use accept_encoding::{AcceptEncoding, Coding};
 
 /// One encoded form of a file, with its own validator.
