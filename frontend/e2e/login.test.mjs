@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 import { startApi } from "../test/api-server.mjs";
+import { recordInFlight } from "./in-flight.mjs";
 
 let api;
 let browser;
@@ -33,13 +34,8 @@ async function openPage() {
     window.__cspViolations = [];
     document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
-  const finished = new Map();
-  page.on("requestfinished", (request) => {
-    const path = new URL(request.url()).pathname;
-    const t = request.timing();
-    finished.set(`${request.method()} ${path}`, { start: t.startTime, end: t.startTime + t.responseEnd });
-  });
-  return { page, consoleErrors, finished };
+  const inFlight = recordInFlight(page);
+  return { page, consoleErrors, inFlight };
 }
 
 async function logIn(page, email, password) {
@@ -50,7 +46,7 @@ async function logIn(page, email, password) {
 }
 
 test("logging in shows warmup and health, fetched in parallel, without console errors or CSP violations", async () => {
-  const { page, consoleErrors, finished } = await openPage();
+  const { page, consoleErrors, inFlight } = await openPage();
 
   await logIn(page, api.demoEmail, api.demoPassword);
 
@@ -61,10 +57,7 @@ test("logging in shows warmup and health, fetched in parallel, without console e
   assert.ok((await page.locator("#warmup-panel .steps tbody tr").count()) >= 3);
   assert.match(await page.locator("#health-panel .facts").textContent(), /Database\s*pass/);
 
-  const warmup = finished.get("POST /api/warmup");
-  const health = finished.get("GET /api/health");
-  assert.ok(warmup && health, "both requests were made");
-  assert.ok(warmup.start < health.end && health.start < warmup.end, `overlap: warmup ${JSON.stringify(warmup)}, health ${JSON.stringify(health)}`);
+  assert.ok(inFlight.overlapped("POST /api/warmup", "GET /api/health"), `in flight together: ${inFlight.events.join(", ")}`);
 
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);

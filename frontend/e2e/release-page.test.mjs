@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import axe from "axe-core";
 import { chromium } from "playwright-core";
 import { startApi } from "../test/api-server.mjs";
+import { recordInFlight } from "./in-flight.mjs";
 
 const root = resolve(import.meta.dirname, "..", "..");
 const screenshots = join(root, "frontend", "test-results");
@@ -57,11 +58,7 @@ async function openPage(contextOptions) {
     window.__cspViolations = [];
     document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
-  const network = new Map();
-  page.on("requestfinished", (request) => {
-    const t = request.timing();
-    network.set(`${request.method()} ${new URL(request.url()).pathname}`, { start: t.startTime, end: t.startTime + t.responseEnd });
-  });
+  const network = recordInFlight(page);
   return { page, consoleErrors, network };
 }
 
@@ -126,10 +123,7 @@ async function checkReleasePage(page, network) {
   const [warmupBar, healthBar] = await Promise.all(["warmup", "health"].map((c) => page.locator(`#timeline .lane[data-call="${c}"] .bar.call`).boundingBox()));
   assert.ok(warmupBar.width > 0 && healthBar.width > 0, "bars have a width (the CSSOM styles applied)");
   assert.ok(warmupBar.x < healthBar.x + healthBar.width && healthBar.x < warmupBar.x + warmupBar.width, `bars overlap: ${JSON.stringify({ warmupBar, healthBar })}`);
-  const warmup = network.get("POST /api/warmup");
-  const health = network.get("GET /api/health");
-  assert.ok(warmup && health, "both requests were made");
-  assert.ok(warmup.start < health.end && health.start < warmup.end, `requests overlap: ${JSON.stringify({ warmup, health })}`);
+  assert.ok(network.overlapped("POST /api/warmup", "GET /api/health"), `requests in flight together: ${network.events.join(", ")}`);
   assert.ok((await page.locator("#timeline .axis .tick").count()) >= 2);
 }
 
