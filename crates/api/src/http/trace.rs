@@ -3,8 +3,9 @@
 //! [`RequestSpan`] and [`LogResponse`]. The quiet paths ([`Edge::is_quiet`]: the liveness probe,
 //! every few seconds on every instance, and the hashed assets, several per page load) get no span
 //! and no line: [`QuietPathsLayer`] sends them around the trace layer, which would otherwise still
-//! read the clock three times and wrap the body for a line it never writes. Headers are never
-//! recorded, so `Authorization` and `Cookie` cannot reach the log.
+//! read the clock at the start, at the response and for each body frame, and wrap the body, for a
+//! line it never writes. Headers are never recorded, so `Authorization` and `Cookie` cannot reach
+//! the log.
 
 use std::{
     future::Future,
