@@ -1,7 +1,7 @@
 //! What the checklist items share: the HTTP client, what earlier items learned (the session, the
 //! cookies seen, the deployed version), and the request helpers every item uses.
 
-use reqwest::{header, Client, Method, Response, StatusCode};
+use reqwest::{header, Client, Method, RequestBuilder, Response, StatusCode};
 
 use super::Options;
 
@@ -53,13 +53,20 @@ pub(super) fn host_of(url: &str) -> Option<String> {
 }
 
 impl Checker {
+    /// `request` as the client would make it over HTTPS: as it is against an `https://` URL, or,
+    /// in a local run without TLS (`--forwarded-proto`), with the header the proxy would set.
+    fn over_https(&self, request: RequestBuilder) -> RequestBuilder {
+        if self.options.forwarded_proto {
+            request.header("x-forwarded-proto", "https")
+        } else {
+            request
+        }
+    }
+
     /// A request as the client would make it over HTTPS (through the proxy, in a local run).
     pub(super) async fn https_get(&mut self, url: &str) -> Result<Response, String> {
-        let mut request = self.client.get(url);
-        if self.options.forwarded_proto {
-            request = request.header("x-forwarded-proto", "https");
-        }
-        let response = request
+        let response = self
+            .over_https(self.client.get(url))
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
@@ -100,10 +107,8 @@ impl Checker {
         if let Some(origin) = origin {
             request = request.header(header::ORIGIN, origin);
         }
-        if self.options.forwarded_proto {
-            request = request.header("x-forwarded-proto", "https");
-        }
-        let response = request
+        let response = self
+            .over_https(request)
             .send()
             .await
             .map_err(|e| format!("POST {url}: {e}"))?;
@@ -118,14 +123,12 @@ impl Checker {
         url: &str,
         session: &str,
     ) -> Result<(StatusCode, serde_json::Value), String> {
-        let mut request = self
+        let request = self
             .client
             .request(method.clone(), url)
             .header(header::COOKIE, session);
-        if self.options.forwarded_proto {
-            request = request.header("x-forwarded-proto", "https");
-        }
-        let response = request
+        let response = self
+            .over_https(request)
             .send()
             .await
             .map_err(|e| format!("{method} {url}: {e}"))?;
