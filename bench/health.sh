@@ -12,7 +12,8 @@
 # Usage: bench/health.sh [ROUNDS] [SECONDS]      needs wrk (Debian: apt-get install wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROUNDS=${1:-5}
 SECS=${2:-8}
 CONNS=${CONNS:-64}
@@ -35,9 +36,9 @@ PORT=$HDRS_PORT BARE_HEADERS=production TOKIO_WORKER_THREADS=1 taskset -c "$SERV
 pids+=($!)
 # The production stack: staging/production settings, JSON logs (discarded), request ids, trace
 # spans, timeouts, body limits, JSON errors, and the edge policy's layers where built.
-(cd "$work" && APP_ENV=production PORT=$FULL_PORT HOST=127.0.0.1 LOG_FORMAT=json \
-  SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/bench.db" \
-  TOKIO_WORKER_THREADS=1 exec taskset -c "$SERVER_CPU" "$target_dir/release/api" >"$work/api.log" 2>&1) &
+mapfile -t api_env < <(api_production_env "$work")
+(cd "$work" && exec env "${api_env[@]}" PORT=$FULL_PORT \
+  taskset -c "$SERVER_CPU" "$target_dir/release/api" >"$work/api.log" 2>&1) &
 pids+=($!)
 
 for port in $BARE_PORT $HDRS_PORT $FULL_PORT; do

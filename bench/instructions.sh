@@ -18,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-4000}
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 cargo build --release -q -p api --bin api --example bare_health
 work=$(mktemp -d)
 server=
@@ -34,9 +35,8 @@ run() {
   case $name in
     hdrs) env PORT=$PORT BARE_HEADERS=production TOKIO_WORKER_THREADS=1 \
             "${vg[@]}" "$target_dir/release/examples/bare_health" >"$work/log" 2>&1 & ;;
-    *) env APP_ENV=production PORT=$PORT HOST=127.0.0.1 LOG_FORMAT=json TOKIO_WORKER_THREADS=1 \
-         SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/db/bench.db" \
-         SHUTDOWN_DRAIN_SECS=0 FRONTEND_DIR="$PWD/frontend/dist" \
+    *) mapfile -t api_env < <(api_production_env "$work/db")
+       env "${api_env[@]}" PORT=$PORT SHUTDOWN_DRAIN_SECS=0 FRONTEND_DIR="$PWD/frontend/dist" \
          "${vg[@]}" "$target_dir/release/api" >"$work/log" 2>&1 & ;;
   esac
   server=$!

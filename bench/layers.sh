@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 REQUESTS=${1:-20000}
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 cargo build --release -q -p api --example layer_cost
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 bin="$target_dir/release/examples/layer_cost"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

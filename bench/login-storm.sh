@@ -22,7 +22,8 @@
 #   PASSWORD_HASH_CONCURRENCY=64 bench/login-storm.sh     the near-unbounded hasher, for contrast
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(16 64 256); fi
 PEAK_LIMIT_MIB=${PEAK_LIMIT_MIB:-128}
 SETTLE_LIMIT_MIB=${SETTLE_LIMIT_MIB:-16}

@@ -18,7 +18,8 @@
 #   DATABASE_URL=postgres://USER@HOST:PORT/EMPTY_DB bench/session-check.sh    on PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROUNDS=${1:-5}
 SECS=${2:-5}
 CONNS=${CONNS:-1}

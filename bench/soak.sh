@@ -14,7 +14,8 @@
 # Needs wrk (apt-get install wrk) and a built frontend (npm --prefix frontend run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 SECS=${1:-300}
 CONNS=${2:-64}
 WARM=${WARM:-15}

@@ -17,7 +17,8 @@
 # Usage: bench/static.sh [ROUNDS] [SECONDS]   needs wrk and nginx-light (apt-get install wrk nginx-light)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROUNDS=${1:-5}
 SECS=${2:-8}
 CONNS=${CONNS:-64}
@@ -101,9 +102,9 @@ $sws_headers
 CONF
 taskset -c "$SERVER_CPU" "$SWS" --config-file "$work/sws.toml" >"$work/sws.log" 2>&1 &
 pids+=($!)
-(cd "$work" && APP_ENV=production PORT=$API_PORT HOST=127.0.0.1 LOG_FORMAT=json FRONTEND_DIR="$dist" \
-  SESSION_SECRET="bench-$(head -c 32 /dev/urandom | base64)" DATABASE_URL="sqlite://$work/bench.db" \
-  TOKIO_WORKER_THREADS=1 exec taskset -c "$SERVER_CPU" "$target_dir/release/api" >"$work/api.log" 2>&1) &
+mapfile -t api_env < <(api_production_env "$work")
+(cd "$work" && exec env "${api_env[@]}" PORT=$API_PORT FRONTEND_DIR="$dist" \
+  taskset -c "$SERVER_CPU" "$target_dir/release/api" >"$work/api.log" 2>&1) &
 pids+=($!)
 
 for port in $API_PORT $NGINX_PORT $SWS_PORT; do
